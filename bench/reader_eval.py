@@ -1,0 +1,64 @@
+"""Accuracy of the free-text answer reader on the labelled dev set (tests/data/freetext_dev.yaml).
+
+    python -m bench.reader_eval [--verbose]
+
+Prints accuracy on clear answers (target ≥ 0.9), how often it asks again on clear answers, and how often it
+asks again (or at least does not misread) on vague ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from bot.interview.reader import AnswerReader
+from bot.interview.rubric import Rubric, load_rubric
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def evaluate(rubric: Rubric, rows: list[dict], reader: AnswerReader, *, verbose: bool = False) -> dict[str, float]:
+    """Reads every answer and counts outcomes."""
+    clear = [r for r in rows if r.get("clear")]
+    vague = [r for r in rows if not r.get("clear")]
+    right = asked = 0
+    for r in clear:
+        got = reader.read(rubric.question(r["question"]), str(r["answer"]))
+        if got.level == r["level"]:
+            right += 1
+        elif got.level is None:
+            asked += 1
+        if verbose and got.level != r["level"]:
+            print(f"  {r['question']:<20} want {r['level']} got {got.level}  {r['answer']}  [{got.reason}]")
+    vague_asked = vague_ok = 0
+    for r in vague:
+        got = reader.read(rubric.question(r["question"]), str(r["answer"]))
+        vague_asked += got.level is None
+        vague_ok += got.level is None or got.level == r.get("level")
+    n, m = max(len(clear), 1), max(len(vague), 1)
+    return {"clear": len(clear), "accuracy_clear": right / n, "asked_again_clear": asked / n,
+            "wrong_clear": (len(clear) - right - asked) / n, "vague": len(vague),
+            "asked_again_vague": vague_asked / m, "not_misread_vague": vague_ok / m}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Prints the reader's figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    rubric = load_rubric(ROOT / "knowledge" / "rubric.yaml")
+    rows = yaml.safe_load((ROOT / "tests" / "data" / "freetext_dev.yaml").read_text(encoding="utf-8"))
+    m = evaluate(rubric, rows, AnswerReader(), verbose=args.verbose)
+    print(f"free-text reader: accuracy on clear answers {m['accuracy_clear']:.3f} (n={m['clear']:.0f}), "
+          f"asked again {m['asked_again_clear']:.3f}, misread {m['wrong_clear']:.3f}; "
+          f"vague answers asked again {m['asked_again_vague']:.3f}, not misread {m['not_misread_vague']:.3f} "
+          f"(n={m['vague']:.0f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

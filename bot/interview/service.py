@@ -1,0 +1,207 @@
+"""InterviewService: the one entry point front ends use (Telegram, terminal); returns plain frozen values."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.types import Command
+
+from bot.errors import InterviewError
+from bot.interview.report import Report
+from bot.interview.rubric import Question, Rubric
+from bot.interview.state import Answer
+
+logger = logging.getLogger(__name__)
+
+NOTICE_RESUMED = "欢迎回来，继续上次的诊断。"
+
+
+class StaleAction(InterviewError):
+    """A button or command that does not apply to the interview as it is now (old, forged or foreign)."""
+
+
+class NoInterview(InterviewError):
+    """No interview is running in this thread."""
+
+
+@dataclass(frozen=True)
+class QuestionStep:
+    """The interview waits for an answer to `question`."""
+
+    thread_id: str
+    question: Question
+    index: int  # 0-based
+    total: int
+    section_label: str  # "4.2 用户洞察与画像"
+    clarify: bool
+    notice: str
+    previous: Answer | None  # the answer given before, when the user went back
+
+    @property
+    def progress(self) -> str:
+        """`第 5/18 题 ·「4.2 用户洞察与画像」`."""
+        return f"第 {self.index + 1}/{self.total} 题 ·「{self.section_label}」"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The interview is over; here is the report."""
+
+    thread_id: str
+    report: Report
+    notice: str = ""
+
+
+Step = QuestionStep | Finished
+
+
+def _short_title(title: str) -> str:
+    """'4.2 用户洞察与画像:了解你的私域对象' → '4.2 用户洞察与画像'."""
+    return re.split(r"[:：]", title, maxsplit=1)[0].strip()
+
+
+class InterviewService:
+    """Runs interviews on the compiled graph; one thread per chat (or per member of a group session)."""
+
+    def __init__(self, *, graph: Any, rubric: Rubric,
+                 section_title: Callable[[str], str | None] | None = None) -> None:
+        self.graph = graph
+        self.rubric = rubric
+        self._section_title = section_title
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = self._locks[thread_id] = asyncio.Lock()
+        return lock
+
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}}
+
+    def section_label(self, question: Question) -> str:
+        """Section id and short title of the question's section."""
+        title = None
+        if self._section_title is not None:
+            try:
+                title = self._section_title(question.section)
+            except Exception:  # noqa: BLE001 - a missing knowledge base must not stop the interview
+                logger.exception("section title lookup failed")
+        if title:
+            short = _short_title(title)
+            return short if short.startswith(question.section) else f"{question.section} {short}"
+        dim = next((d.title for d in self.rubric.dimensions if d.id == question.dimension), "")
+        return f"{question.section} {dim}".strip()
+
+    async def _snapshot(self, thread_id: str) -> Any:
+        return await self.graph.aget_state(self._config(thread_id))
+
+    def _step(self, thread_id: str, values: dict[str, Any], *, notice: str | None = None) -> Step:
+        if values.get("done") and values.get("report"):
+            return Finished(thread_id, Report.from_json(values["report"]), notice or "")
+        index = int(values.get("index", 0))
+        q = self.rubric.questions[index]
+        return QuestionStep(
+            thread_id=thread_id,
+            question=q,
+            index=index,
+            total=len(self.rubric.questions),
+            section_label=self.section_label(q),
+            clarify=bool(values.get("clarifying")),
+            notice=notice if notice is not None else str(values.get("notice") or ""),
+            previous=(values.get("answers") or {}).get(q.id),
+        )
+
+    async def current(self, thread_id: str) -> Step | None:
+        """Where this thread stands: the pending question, the finished report, or None."""
+        snap = await self._snapshot(thread_id)
+        if not snap.values:
+            return None
+        if snap.next or snap.values.get("done"):
+            return self._step(thread_id, snap.values)
+        return None
+
+    async def in_progress(self, thread_id: str) -> bool:
+        """Whether a question is waiting for an answer."""
+        snap = await self._snapshot(thread_id)
+        return bool(snap.values) and bool(snap.next)
+
+    async def start(self, thread_id: str, *, fresh: bool = False) -> Step:
+        """Starts an interview, or returns the pending question of one already running (unless `fresh`)."""
+        async with self._lock(thread_id):
+            snap = await self._snapshot(thread_id)
+            if snap.values and snap.next and not fresh:
+                return self._step(thread_id, snap.values, notice=NOTICE_RESUMED)
+            initial = {
+                "index": 0, "answers": {}, "clarifying": False, "notice": "", "incoming": None, "route": "ask",
+                "done": False, "report": None, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            values = await self.graph.ainvoke(initial, self._config(thread_id))
+            return self._step(thread_id, values)
+
+    async def _resume(self, thread_id: str, value: dict[str, Any], *, expect_qid: str | None = None) -> Step:
+        async with self._lock(thread_id):
+            snap = await self._snapshot(thread_id)
+            if not snap.values or not snap.next:
+                raise NoInterview("no interview is running")
+            if expect_qid is not None:
+                current = self.rubric.questions[int(snap.values.get("index", 0))]
+                if current.id != expect_qid:
+                    raise StaleAction(f"button for {expect_qid}, current question is {current.id}")
+            values = await self.graph.ainvoke(Command(resume=value), self._config(thread_id))
+            return self._step(thread_id, values)
+
+    async def answer_option(self, thread_id: str, question_id: str, level: int) -> Step:
+        """Answers the current question with an option (StaleAction if the button is not for it)."""
+        try:
+            q = self.rubric.question(question_id)
+        except KeyError as e:
+            raise StaleAction(f"unknown question {question_id}") from e
+        if not 0 <= level <= q.max_level:
+            raise StaleAction(f"level {level} out of range for {question_id}")
+        return await self._resume(thread_id, {"kind": "option", "level": level}, expect_qid=question_id)
+
+    async def answer_text(self, thread_id: str, text: str) -> Step:
+        """Answers the current question in free text (a bare number picks option N as shown)."""
+        stripped = text.strip()
+        snap = await self._snapshot(thread_id)
+        if snap.values and snap.next and re.fullmatch(r"[1-4]", stripped):
+            q = self.rubric.questions[int(snap.values.get("index", 0))]
+            number = int(stripped)
+            if number <= len(q.options):
+                # Options are shown ready-first and numbered from 1.
+                return await self.answer_option(thread_id, q.id, q.options[number - 1].level)
+        return await self._resume(thread_id, {"kind": "text", "text": text})
+
+    async def skip(self, thread_id: str) -> Step:
+        """Skips the current question (recorded as unknown)."""
+        return await self._resume(thread_id, {"kind": "skip"})
+
+    async def back(self, thread_id: str) -> Step:
+        """Goes back to the previous question."""
+        return await self._resume(thread_id, {"kind": "back"})
+
+    async def restart(self, thread_id: str) -> Step:
+        """Starts over from the first question."""
+        if await self.in_progress(thread_id):
+            return await self._resume(thread_id, {"kind": "restart"})
+        return await self.start(thread_id, fresh=True)
+
+    async def last_report(self, thread_id: str) -> Report | None:
+        """The most recent finished report of this thread."""
+        snap = await self._snapshot(thread_id)
+        data = (snap.values or {}).get("last_report")
+        return Report.from_json(data) if data else None
+
+    async def forget(self, thread_id: str) -> None:
+        """Deletes every checkpoint of this thread."""
+        async with self._lock(thread_id):
+            checkpointer = self.graph.checkpointer
+            await checkpointer.adelete_thread(thread_id)

@@ -1,0 +1,257 @@
+"""Versioned knowledge base in Chroma: one collection per version, a registry collection with the active pointer.
+
+Chroma is the single source of truth, so several bot instances sharing a Chroma server (`CHROMA_URL`) see
+the same versions. A version is built completely in its own collection and only then made active by one
+metadata write on the registry (`kb_registry.metadata["active"]`): readers never see a half-built index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from bot.errors import GuidanceError
+from bot.knowledge.chunking import Chunk
+
+logger = logging.getLogger(__name__)
+
+REGISTRY = "kb_registry"
+KEEP_VERSIONS = 3
+_BATCH = 256
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What a version knows of one document: identity, hash, and each section's hash."""
+
+    doc_id: str
+    title: str
+    path: str
+    content_hash: str
+    sections: dict[str, str] = field(default_factory=dict)  # section id → content hash
+    section_titles: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One knowledge-base version as listed by `ingest.py --status` and `/kb`."""
+
+    id: str
+    seq: int
+    created_at: str
+    created_by: str
+    content_hash: str
+    documents: tuple[DocumentInfo, ...]
+    chunks: int
+    active: bool = False
+
+    @property
+    def sections(self) -> int:
+        """Number of sections across documents."""
+        return sum(len(d.sections) for d in self.documents)
+
+    @property
+    def collection(self) -> str:
+        """The Chroma collection that holds this version's chunks."""
+        return f"kb_{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Serialisable form (also what the registry stores)."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "content_hash": self.content_hash,
+            "chunks": self.chunks,
+            "documents": [d.__dict__ for d in self.documents],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, active: bool) -> VersionInfo:
+        """Reads what `to_json` wrote."""
+        docs = tuple(DocumentInfo(**d) for d in data["documents"])
+        return cls(
+            id=data["id"],
+            seq=int(data["seq"]),
+            created_at=data["created_at"],
+            created_by=data.get("created_by", ""),
+            content_hash=data["content_hash"],
+            documents=docs,
+            chunks=int(data["chunks"]),
+            active=active,
+        )
+
+
+def make_client(*, data_dir: Path, chroma_url: str | None) -> Any:
+    """A Chroma client: embedded under DATA_DIR/chroma, or HttpClient when CHROMA_URL is set; telemetry off."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(chroma_url)
+        return chromadb.HttpClient(
+            host=url.hostname or "localhost",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=settings,
+        )
+    path = data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class VersionStore:
+    """Creates, lists, activates and prunes knowledge-base versions in Chroma."""
+
+    def __init__(self, client: Any, embeddings: Embeddings) -> None:
+        self._client = client
+        self._embeddings = embeddings
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedding model used for this store."""
+        return self._embeddings
+
+    def _registry(self) -> Any:
+        return self._client.get_or_create_collection(REGISTRY, metadata={"active": ""})
+
+    def active_id(self) -> str | None:
+        """The active version id (one metadata read), or None before the first ingest."""
+        meta = self._registry().metadata or {}
+        return str(meta.get("active") or "") or None
+
+    def versions(self) -> list[VersionInfo]:
+        """All kept versions, newest first."""
+        reg = self._registry()
+        active = (reg.metadata or {}).get("active")
+        got = reg.get(include=["documents"])
+        out = [
+            VersionInfo.from_json(json.loads(doc), active=(vid == active))
+            for vid, doc in zip(got["ids"], got["documents"] or [], strict=False)
+        ]
+        return sorted(out, key=lambda v: v.seq, reverse=True)
+
+    def version(self, version_id: str) -> VersionInfo | None:
+        """One version's info."""
+        return next((v for v in self.versions() if v.id == version_id), None)
+
+    def active(self) -> VersionInfo | None:
+        """The active version's info."""
+        active = self.active_id()
+        return self.version(active) if active else None
+
+    def load_chunks(self, version_id: str) -> list[Chunk]:
+        """Every chunk of a version, in document order."""
+        col = self._client.get_collection(f"kb_{version_id}")
+        got = col.get(include=["documents", "metadatas"])
+        chunks = [
+            Chunk.from_metadata(text, meta)
+            for text, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=False)
+        ]
+        return sorted(chunks, key=lambda c: (c.doc_id, c.start))
+
+    def create(
+        self,
+        *,
+        documents: Sequence[DocumentInfo],
+        chunks: Sequence[Chunk],
+        content_hash: str,
+        created_by: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VersionInfo:
+        """Builds a new, inactive version; embeddings of unchanged chunks are copied from the active version."""
+        existing = self.versions()
+        seq = (existing[0].seq + 1) if existing else 1
+        info = VersionInfo(
+            id=f"v{seq}",
+            seq=seq,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_by=created_by,
+            content_hash=content_hash,
+            documents=tuple(documents),
+            chunks=len(chunks),
+        )
+        reuse = self._reusable_embeddings()
+        try:
+            self._client.delete_collection(info.collection)  # leftovers of a crashed build
+        except Exception:  # noqa: BLE001 - chroma raises different types for "does not exist" by version
+            pass
+        col = self._client.create_collection(info.collection, metadata={"hnsw:space": "cosine"})
+        done = 0
+        try:
+            for i in range(0, len(chunks), _BATCH):
+                batch = chunks[i : i + _BATCH]
+                missing = [c for c in batch if c.content_hash not in reuse]
+                if missing:
+                    fresh = self._embeddings.embed_documents([c.index_text for c in missing])
+                    reuse.update({c.content_hash: e for c, e in zip(missing, fresh, strict=True)})
+                col.upsert(
+                    ids=[c.chunk_id for c in batch],
+                    embeddings=[list(reuse[c.content_hash]) for c in batch],
+                    documents=[c.text for c in batch],
+                    metadatas=[c.metadata() for c in batch],
+                )
+                done += len(batch)
+                if progress:
+                    progress(done, len(chunks))
+            if col.count() != len(chunks):
+                raise GuidanceError(f"built {col.count()} chunks, expected {len(chunks)} (duplicate chunk ids?)")
+        except BaseException:
+            self._client.delete_collection(info.collection)
+            raise
+        self._registry().upsert(ids=[info.id], embeddings=[[1.0]], documents=[json.dumps(info.to_json())])
+        return info
+
+    def _reusable_embeddings(self) -> dict[str, Sequence[float]]:
+        active = self.active_id()
+        if not active:
+            return {}
+        try:
+            got = self._client.get_collection(f"kb_{active}").get(include=["embeddings", "metadatas"])
+        except Exception:  # noqa: BLE001 - a missing collection just means nothing to reuse
+            return {}
+        embeddings = got["embeddings"] if got["embeddings"] is not None else []
+        return {
+            str(meta["content_hash"]): emb for meta, emb in zip(got["metadatas"] or [], embeddings, strict=False)
+        }
+
+    def activate(self, version_id: str) -> None:
+        """Makes a version active with one metadata write."""
+        if self.version(version_id) is None:
+            raise GuidanceError(f"version {version_id} does not exist")
+        self._registry().modify(metadata={"active": version_id})
+
+    def prune(self, keep: int = KEEP_VERSIONS) -> list[str]:
+        """Deletes all but the newest `keep` versions (never the active one); returns the deleted ids."""
+        versions = self.versions()
+        drop = [v for v in versions[keep:] if not v.active]
+        for v in drop:
+            try:
+                self._client.delete_collection(v.collection)
+            except Exception:  # noqa: BLE001
+                logger.warning("could not delete collection %s", v.collection)
+            self._registry().delete(ids=[v.id])
+        return [v.id for v in drop]
+
+    def dense_search(
+        self, version_id: str, query: str, *, k: int, section: str | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the k nearest chunks, through LangChain's Chroma vector store."""
+        from langchain_chroma import Chroma
+
+        store = Chroma(client=self._client, collection_name=f"kb_{version_id}", embedding_function=self._embeddings)
+        hits = store.similarity_search_with_score(query, k=k, filter={"section": section} if section else None)
+        return [(str(doc.id), 1.0 - float(distance)) for doc, distance in hits]
