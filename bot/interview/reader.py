@@ -1,11 +1,19 @@
 """Reads a free-text answer as one of a question's graded options, deterministically (no LLM).
 
-Two voices are combined:
-* the question's own words — its option labels, example answers and phrases — matched by containment and by
-  character-bigram similarity;
-* general readiness cues ("已经…有负责人" → ready, "正在做/一部分" → in between, "还没/不清楚" → not ready),
-  negation-aware ("不是没做" is done, "没有书面方案" is not "有书面方案").
-When neither is confident the reader says so, and the interview asks again offering the options.
+Three voices are combined:
+* the question's own words — its option phrases and labels (rubric `phrases:`), matched by containment, and
+  ignored when negated ("没有书面方案" is not "书面方案"; "问卷没发过" is not "问卷");
+* similarity (character bigrams) to the options' labels and example answers;
+* general readiness cues, read clause by clause: a small lexicon scanned by longest match, where each cue is
+  "done" (1.0), "partly" (0.5) or "not done" (0.0). A negator before a cue flips it — to "not done" for plain
+  facts ("没有负责人"), to "partly" for quality words ("没有书面方案", "没系统整理"), to "done" for impatience
+  ("不急着见效"); double negation ("不是没做", "没有什么没考虑到") reads as done. Clauses are then combined: done
+  in one clause and not done in another ("A 做了，B 还没") is partly; the clause after a contrast (但/不过/只是)
+  weighs more than the one before it.
+
+A bare option number or label ("1", "第二个", exact label) is that option. Empty, off-topic, hedged ("应该可以吧")
+or vague ("看情况") answers, and answers whose evidence is weak or split, read as None: the interview then asks
+again offering the options — asking again is cheaper than misreading.
 """
 
 from __future__ import annotations
@@ -16,36 +24,101 @@ from dataclasses import dataclass
 
 from bot.interview.rubric import Question
 
-# General cues as readiness fractions: 1.0 ready, 0.5 partly, 0.0 not ready.
-READY_CUES = (
-    "已经做", "已做", "做完", "完成", "已完成", "都做了", "做好了", "做了", "都有", "已有", "已经有", "已建立", "建立了",
-    "书面", "写进", "写成", "文档", "负责人", "专人", "专职", "复盘", "每月", "每周", "定期", "跑通", "上线", "落地了",
-    "很清楚", "非常清楚", "明确", "定好", "定了", "全部", "齐全", "完善", "系统", "成熟", "done", "ready", "完整",
-    "清楚", "有", "是的", "对", "当然", "没问题", "肯定",
-)
-PARTIAL_CUES = (
-    "部分", "一部分", "一半", "正在", "在做", "还在", "进行中", "初步", "大概", "大致", "粗略", "有一些", "有些", "有点",
-    "刚开始", "刚起步", "试点", "计划", "准备做", "打算", "差一点", "不太完整", "不完整", "没写下来", "没落地",
-    "不够", "不全", "零散", "偶尔", "临时", "口头", "心里有数", "雏形", "草稿", "in progress", "partly", "一点",
-)
-NOT_READY_CUES = (
-    "还没", "没有", "没做", "完全没", "不清楚", "不知道", "没想过", "没开始", "没考虑", "空白", "从没", "从来没",
-    "没搞", "没弄", "没有做", "不了解", "不确定", "无", "没", "不懂", "no", "not yet", "none", "不会", "没人",
-    "谈不上", "一片空白", "零",
-)
-# Phrases that flip a negative cue back to done ("不是没做" = it is done).
-DOUBLE_NEGATIONS = ("不是没", "并非没", "不是还没", "哪有没", "怎么会没")
-UNSURE = ("看情况", "不好说", "说不准", "看吧", "这个嘛", "差不多吧", "随便", "都行", "再说", "嗯", "啊", "哈哈", "?", "？")
-_NEGATORS = ("没有", "没", "未", "不", "无", "缺")
-_SPLIT_RE = re.compile(r"[，,；;。.!！?？、\s]+|但是|但|不过|只是|可是|就是")
+# ---------------------------------------------------------------------------------------------------------------
+# Lexicon. Kinds: R done, P partly, N not done, I impatience (not done; negated → done), NEG negator,
+# DN double negation (done), X neutral (consumed, says nothing), H hedge, U vague/unsure, PL plan (not done yet).
+# Each entry: cue → (kind, value, value when negated or None if negation does not apply).
+# ---------------------------------------------------------------------------------------------------------------
+_LEX: dict[str, tuple[str, float, float | None]] = {}
+
+
+def _add(kind: str, value: float, negated: float | None, words: str) -> None:
+    for w in words.split():
+        _LEX[w.lower()] = (kind, value, negated)
+
+
+# Facts: done, negated → not done.
+_add("R", 1.0, 0.0, """
+    已经 已 做了 做过 做完 做好 做好了 已做 已完成 完成了 完成 弄好 搞定 搞好了 建好 建立了 搭好 搭好了 跑通 跑过 试跑
+    上线 落地了 有了 都有 已有 有专人 有人负责 负责人 专人 专职 专门的 都定了 定了 定好 定好了 定下来 拍板 确认过 确认了
+    写好 写好了 写进 写了 写清楚 写成 算过 算好 评估过 评估完 梳理完 梳理过 理清 理清了 排好 排好了 测过 测试过 研究过 分析了
+    分了 分过 拆了 拆解 总结了 访谈 深访 有文档 文档 报告 看板 每月 每周 每天 定期 复盘 培训过 齐了 都齐 都能 能追踪
+    清楚 很清楚 非常清楚 一清二楚 明确 很明确 共识 认可 认同 接受 预留 留了 够用 足够 够了 稳定 全天 到位 成熟 完善 齐全
+    是的 对的 当然 肯定 没问题 有的 有 yes done ready clear align aligned finished 做到
+""")
+# Quality words: done, negated → partly ("没有书面方案", "没系统整理", "没细化").
+_add("R", 1.0, 0.5, """
+    书面 纸面 成文 系统 系统化 体系 完整 全部 全 细化 细算 细 固定 正式 统一 量化 验证 验证过 落地 成体系 具体 全流程
+    单独 专门 详细 数据验证
+""")
+# Partly.
+_add("P", 0.5, 0.0, """
+    部分 一部分 一半 一些 有些 有一些 有点 初步 大概 大致 粗略 比较粗 粗 零散 偶尔 临时 口头 心里有数 有数 雏形 草稿 一版
+    正在 在做 还在 进行中 刚开始 刚起步 试点 差一点 不太完整 不完整 不够 不全 不成体系 不细 没细算 没细化 没系统 没有系统
+    不系统 没写下来 没落到纸面 没落地 没统一 没定下来 没拍 还没拍 没验证 未验证 不确定够不够 理论上 道理都懂 道理 嘴上 口号
+    兼职 兼着 兼一下 顺手 顺带 顺便 兼 全包 一个人 就我一个 不及时 顾不上 顾不过来 勉强 不稳定 不固定 没固定 没有固定
+    只做了 只写了 只有 只分了 只规划了 只导出 只是 只 就分了 还行 凑合 半 partly partially half partial in_progress
+    有想法 想法 考虑过 讨论过 讨论 商量 还在讨论 还在写 还在算 还在谈 在谈 看过一些 听说 聊过 混在 潜水 截图 大促
+""")
+# Not done.
+_add("N", 0.0, 1.0, """
+    没有 没 还没 还没有 尚未 未 无 缺 没做 没做过 没开始 还没开始 没搞 没弄 没想过 没考虑 没考虑过 没关注 没关注过 没碰 没顾上
+    完全没 完全没有 完全没做 一点都没 一点也没 压根 压根没 根本没 从没 从来没 从未 空白 一片空白 零 没人 没人管 没人负责
+    没团队 不清楚 不知道 不了解 不懂 搞不清 搞不太清 搞不清楚 说不清 不太清楚 不会 谈不上 随缘 随机 想到什么 想到啥 凭经验
+    全凭 凭感觉 自己发挥 一刀切 都一样 一样对待 差不多 跟风 跟着做 先试试 试试 再说 走一步看一步 乱着 混在一起 区分不了
+    分不清 不能 做不到 没能力 不行 none no not_yet nope never
+""")
+# Impatience (mindset): not done; negated ("不急着见效", "不看短期") → done.
+_add("I", 0.0, 1.0, """
+    马上 立刻 立马 尽快 赶紧 短期 见效 看到效果 出业绩 冲业绩 回本 立竿见影 一两个月 两三个月 下个月 下个月就 这个月
+    不行就撤 不行就停 不行就 就撤 就停 卖货 卖多少 卖了多少 多卖 gmv 营收 销量
+""")
+# Plans for the future: not done yet ("下周就开会定", "打算…").
+_add("PL", 0.25, None, """
+    打算 准备 计划 想着 想做 下周 回头 接下来 以后 将来 后面再 到时候 即将 待定
+""")
+# Negators (scope the next cue within a few characters).
+_add("NEG", 0.0, None, "不 没 没有 未 无 非 别 不是 并非 不再 还没 尚未 没怎么")
+# Double negation: done.
+_add("DN", 1.0, None, """
+    不是没 并非没 不是还没 哪有没 怎么会没 没有什么没 没什么没 不能说没 不是不够 不是没有 并不是没 不是不清楚 不是不了解
+    不看单月 不看单次 不看短期 不看roi 不急 不着急 不怕慢 慢慢来 慢一点 长期 不差
+""")
+# Neutral: consumed, says nothing ("不是不想做": wanting is not doing).
+_add("X", 0.0, None, """
+    不是不想 不想 想不想 不是为了 说实话 说白了 其实 目前 现在 暂时 主要 基本 基本上 反正 我们 这块 这个 那个 那头 这边
+    对接 不错 还是 也 不过 但 就是 说是 觉得 大家 问问 不只是 不仅 不只 不少
+""")
+# Hedges: lower confidence ("应该可以吧").
+_add("H", 0.0, None, "应该 可能 估计 好像 也许 或许 似乎 大概吧 差不多吧 应该吧 可以吧 我猜 听说能 说能做")
+# Vague / unsure / off-topic.
+_add("U", 0.0, None, """
+    看情况 不好说 说不准 说不好 不一定 一般般 一般 还行吧 随便 都行 不确定 不清楚吧 要问 问老板 得问 not_sure maybe
+    看吧 这个嘛 嗯 嗯嗯 哈哈 呵呵 ok 好的 知道了 干嘛 是什么 什么意思 为什么
+""")
+_LEX_MAXLEN = max(len(k) for k in _LEX)
+# Words that soften "完全没" style answers are absent: a strong none is strong.
+
+# Contrast conjunctions: the clause after weighs more.
+_CONTRAST_RE = re.compile(r"但是|但|不过|只是|可是|然而|就是说|却")
+_CLAUSE_RE = re.compile(r"[，,；;。!！?？、:：\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+_PUNCT_RE = re.compile(r"[\s\W_]+")
+# Bare option choices.
+_CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4, "a": 1, "b": 2, "c": 3, "d": 4}
+_CHOICE_RE = re.compile(r"^(?:选|选择|我选|答案是|是)?(?:第)?([一二两三四1234])(?:个|项|条|号|个选项|选项)?(?:吧|吧。)?[.。!！]?$"
+                        r"|^(?:选|选择|我选)?(?:选项)?([abcd1234])[.。)）]?$")
+# "只" + up to two characters + 了 ("只规划了", "只分了"): a part of the work.
+_ONLY_RE = re.compile(r"只[\u4e00-\u9fff]{1,2}了")
+_FUTURE_RE = re.compile(r"(?:下周|下个?月|明年|回头|过两天|年后)[\u4e00-\u9fff]{0,2}(?:开会|再|定|做|弄|搞|上)")
 
 
 def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().strip()
+    t = unicodedata.normalize("NFKC", text).lower().strip()
+    return re.sub(r"not\s+yet", "not_yet", re.sub(r"not\s+sure", "not_sure", re.sub(r"in\s+progress", "in_progress", t)))
 
 
 def _bigrams(text: str) -> set[str]:
-    t = re.sub(r"[\W_]+", "", text)
+    t = _PUNCT_RE.sub("", text)
     return {t[i : i + 2] for i in range(len(t) - 1)} or ({t} if t else set())
 
 
@@ -53,12 +126,6 @@ def _similarity(a: set[str], b: set[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / (len(a) ** 0.5 * len(b) ** 0.5)
-
-
-def _negated(text: str, start: int) -> bool:
-    """Whether the phrase at `start` is preceded closely by a negator (没有书面方案 ≠ 有书面方案)."""
-    window = text[max(0, start - 3) : start]
-    return any(n in window for n in _NEGATORS)
 
 
 @dataclass(frozen=True)
@@ -70,81 +137,222 @@ class Reading:
     reason: str
 
 
+@dataclass
+class _Clause:
+    text: str
+    weight: float
+    values: list[float]
+    hedged: bool
+    vague: bool
+
+
+def _tokens(clause: str) -> list[tuple[int, str, str, float, float | None]]:
+    """Longest-match scan of the lexicon: (position, cue, kind, value, negated value)."""
+    out = []
+    i, n = 0, len(clause)
+    while i < n:
+        ch = clause[i]
+        if ch.isascii() and ch.isalpha():  # an ASCII word: look it up whole ("no" is not inside "know")
+            j = i
+            while j < n and (clause[j].isascii() and (clause[j].isalnum() or clause[j] == "_")):
+                j += 1
+            word = clause[i:j]
+            if word in _LEX:
+                out.append((i, word, *_LEX[word]))
+            i = j
+            continue
+        for ln in range(min(_LEX_MAXLEN, n - i), 0, -1):
+            w = clause[i : i + ln]
+            if w in _LEX:
+                out.append((i, w, *_LEX[w]))
+                i += ln
+                break
+        else:
+            i += 1
+    return out
+
+
+def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
+    """Readiness values found in one clause, whether it hedges, whether it is vague."""
+    toks = _tokens(clause)
+    values: list[float] = []
+    hedged = vague = False
+    pending_neg: int | None = None  # end position of the last negator
+    for pos, cue, kind, value, negated in toks:
+        if kind == "NEG":
+            pending_neg = pos + len(cue)
+            continue
+        if kind == "X":
+            continue
+        if kind == "H":
+            hedged = True
+            continue
+        if kind == "U":
+            vague = True
+            continue
+        neg = pending_neg is not None and pos - pending_neg <= 4
+        if kind == "DN":
+            values.append(1.0)
+        elif neg and negated is not None:
+            values.append(negated)
+        elif neg and kind == "PL":
+            values.append(0.0)
+        else:
+            values.append(value)
+        pending_neg = None
+    if pending_neg is not None and not values:
+        values.append(0.0)  # a bare negator ("还没", "没") with nothing after it
+    if _ONLY_RE.search(clause) and 1.0 in values:
+        values = [0.5 if v == 1.0 else v for v in values]
+    if _FUTURE_RE.search(clause):
+        values = [v for v in values if v < 1.0] or [0.25]
+    return values, hedged, vague
+
+
+def _clauses(text: str) -> list[_Clause]:
+    out: list[_Clause] = []
+    parts = [p for p in _CLAUSE_RE.split(text) if p and p.strip()]
+    for part in parts:
+        # A contrast inside a clause splits it too: "有方案但没执行".
+        pieces = _CONTRAST_RE.split(part)
+        contrast_in = len(pieces) > 1
+        starts_contrast = bool(_CONTRAST_RE.match(part))
+        for k, piece in enumerate(pieces):
+            piece = piece.strip()
+            if not piece:
+                continue
+            after = (contrast_in and k > 0) or (starts_contrast and k == 1) or (k == 0 and starts_contrast)
+            weight = 1.5 if after else 1.0
+            values, hedged, vague = _read_clause(piece)
+            out.append(_Clause(piece, weight, values, hedged, vague))
+    # The clause before a contrast weighs less.
+    for i in range(len(out) - 1):
+        if out[i + 1].weight > 1.0 and out[i].weight == 1.0:
+            out[i].weight = 0.75
+    return out
+
+
+def _combine(clauses: list[_Clause]) -> float | None:
+    """One readiness fraction from the clauses' values; done here and not done there → partly."""
+    per: list[tuple[float, float]] = []
+    for c in clauses:
+        if not c.values:
+            continue
+        vs = c.values
+        if max(vs) >= 0.9 and min(vs) <= 0.1:
+            v = 0.5  # "有方案没执行" inside one clause
+        else:
+            v = sum(vs) / len(vs)
+        per.append((v, c.weight))
+    if not per:
+        return None
+    vals = [v for v, _ in per]
+    if max(vals) >= 0.9 and min(vals) <= 0.1:
+        return 0.5
+    return sum(v * w for v, w in per) / sum(w for _, w in per)
+
+
 class AnswerReader:
     """Maps free text to an option level; `threshold` is the confidence below which it asks again."""
 
     def __init__(self, *, threshold: float = 0.5) -> None:
         self.threshold = threshold
+        self._cache: dict[str, tuple] = {}
 
     def cue_fraction(self, text: str) -> float | None:
         """Readiness implied by general cues, 0–1, or None when there are none."""
-        t = _norm(text)
-        clauses = [c for c in _SPLIT_RE.split(t) if c]
-        scores: list[float] = []
-        for clause in clauses:
-            if any(d in clause for d in DOUBLE_NEGATIONS):
-                scores.append(1.0)
-                continue
-            neg = next((c for c in NOT_READY_CUES if c in clause and not _is_ascii_fragment(c, clause)), None)
-            part = next((c for c in PARTIAL_CUES if c in clause), None)
-            ready = next((c for c in READY_CUES if c in clause and not _negated(clause, clause.find(c))), None)
-            if part:
-                scores.append(0.5)
-            elif neg and ready and clause.find(ready) < clause.find(neg):
-                # "有方案但没执行" style inside one clause: something is there, not all.
-                scores.append(0.5)
-            elif neg:
-                scores.append(0.0)
-            elif ready:
-                scores.append(1.0)
-        if not scores:
-            return None
-        if len(set(scores)) > 1 and 0.0 in scores and 1.0 in scores:
-            return 0.5  # "有负责人，但还没有SOP": some of it is in place.
-        return sum(scores) / len(scores)
+        return _combine(_clauses(_norm(text)))
+
+    def _question_data(self, question: Question) -> tuple:
+        key = question.id + "\x00" + question.text
+        data = self._cache.get(key)
+        if data is None:
+            phrases = []
+            for opt in question.options:
+                for p in (opt.label, *opt.phrases):
+                    q = _PUNCT_RE.sub("", _norm(p))
+                    if q:
+                        phrases.append((q, opt.level, any(n in q for n in ("没", "不", "未", "无"))))
+            grams = {o.level: [_bigrams(_norm(e)) for e in (o.label, *o.examples)] for o in question.options}
+            labels = {_PUNCT_RE.sub("", _norm(o.label)): o.level for o in question.options}
+            data = (phrases, grams, labels)
+            self._cache[key] = data
+        return data
+
+    def _choice(self, question: Question, t: str) -> int | None:
+        """A bare option number ("1", "第二个") or an exact label, as a level."""
+        compact = _PUNCT_RE.sub("", t)
+        m = _CHOICE_RE.match(compact)
+        if m:
+            idx = _CN_NUM.get(m.group(1) or m.group(2))
+            if idx is not None and 1 <= idx <= len(question.options):
+                return question.options[idx - 1].level
+        _, _, labels = self._question_data(question)
+        return labels.get(compact)
+
+    def _phrase_hits(self, question: Question, t: str, clauses: list[_Clause]) -> dict[int, float]:
+        """Option phrases present in the answer and not negated, weighted by length and by their clause."""
+        phrases, _, _ = self._question_data(question)
+        hits: dict[int, float] = {}
+        for c in clauses:
+            ct = _PUNCT_RE.sub("", c.text)
+            taken: list[tuple[int, int]] = []
+            for p, level, has_neg in sorted(phrases, key=lambda x: -len(x[0])):
+                start = ct.find(p)
+                while start >= 0:
+                    end = start + len(p)
+                    if not any(s < end and start < e for s, e in taken):
+                        break
+                    start = ct.find(p, start + 1)
+                if start < 0:
+                    continue
+                end = start + len(p)
+                taken.append((start, end))
+                if not has_neg:
+                    before = ct[max(0, start - 3) : start]
+                    after = ct[end : end + 2]
+                    if re.search(r"[没未无]|不(?!少|错|同|只|仅)", before) or re.match(r"(?:还)?[没未]", after):
+                        continue  # "没有书面方案", "问卷没发过": the option's thing is absent
+                strength = min(1.0, 0.45 + len(p) / 10) * (1.2 if c.weight > 1.0 else 1.0)
+                hits[level] = max(hits.get(level, 0.0), strength)
+        return hits
 
     def read(self, question: Question, text: str) -> Reading:
         """Reads one answer to `question`."""
         t = _norm(text)
-        if not t:
+        if not _PUNCT_RE.sub("", t):
             return Reading(None, 0.0, "empty")
+        choice = self._choice(question, t)
+        if choice is not None:
+            return Reading(choice, 1.0, "option chosen by number or label")
         top = question.max_level
-        # 1. The question's own phrases and labels, contained in the answer (and not negated).
-        hits: dict[int, float] = {}
-        for opt in question.options:
-            for phrase in (opt.label, *opt.phrases):
-                p = _norm(phrase)
-                pos = t.find(p)
-                if p and pos >= 0 and not (_negated(t, pos) and opt.level == top):
-                    hits[opt.level] = max(hits.get(opt.level, 0.0), min(1.0, 0.5 + len(p) / 12))
-        # 2. Similarity to the options' example answers.
+        clauses = _clauses(t)
+        cue = _combine(clauses)
+        hits = self._phrase_hits(question, t, clauses)
+        _, grams_by_level, _ = self._question_data(question)
         grams = _bigrams(t)
-        sims = {
-            opt.level: max((_similarity(grams, _bigrams(_norm(e))) for e in (opt.label, *opt.examples)), default=0.0)
-            for opt in question.options
-        }
-        # 3. General cues.
-        cue = self.cue_fraction(t)
+        sims = {lv: max((_similarity(grams, g) for g in gs), default=0.0) for lv, gs in grams_by_level.items()}
+        hedged = any(c.hedged for c in clauses)
+        vague = any(c.vague for c in clauses)
+
         scores: dict[int, float] = {}
         for opt in question.options:
-            s = 1.2 * hits.get(opt.level, 0.0) + 1.5 * sims[opt.level]
+            lv = opt.level
+            s = 1.3 * hits.get(lv, 0.0) + 1.2 * sims[lv]
             if cue is not None:
-                s += 1.0 - abs(cue - opt.level / top) * 1.5
-            scores[opt.level] = s
+                s += 1.0 - abs(cue - lv / top) * 2.0
+            scores[lv] = s
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         (best, s1), (_, s2) = ranked[0], ranked[1]
-        if any(u == t or (u in t and len(t) <= len(u) + 2) for u in UNSURE) and not hits:
-            return Reading(None, 0.0, "vague")
-        evidence = max(hits.values(), default=0.0) + sims[best] + (0.6 if cue is not None else 0.0)
         margin = s1 - s2
-        confidence = min(1.0, 0.5 * margin + 0.5 * min(evidence, 1.0))
-        if confidence < self.threshold or evidence < 0.35:
-            return Reading(None, confidence, f"unsure (best {best}, margin {margin:.2f}, evidence {evidence:.2f})")
-        return Reading(best, confidence, f"hits={hits} cue={cue} sims={ {k: round(v, 2) for k, v in sims.items()} }")
-
-
-def _is_ascii_fragment(cue: str, clause: str) -> bool:
-    """'no' inside 'know' or 'none' inside a word is not a negation."""
-    if not cue.isascii():
-        return False
-    return re.search(rf"(?<![a-z]){re.escape(cue)}(?![a-z])", clause) is None
+        evidence = hits.get(best, 0.0) + sims[best] + (0.6 if cue is not None else 0.0)
+        confidence = min(1.0, 0.6 * margin + 0.5 * min(evidence, 1.0))
+        if hedged:
+            confidence *= 0.55
+        if vague and not hits.get(best):
+            confidence *= 0.4
+        detail = f"cue={None if cue is None else round(cue, 2)} hits={ {k: round(v, 2) for k, v in hits.items()} } " \
+                 f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}"
+        if confidence < self.threshold or evidence < 0.4:
+            return Reading(None, confidence, f"unsure (best {best}) {detail}")
+        return Reading(best, confidence, detail)

@@ -1,4 +1,15 @@
-"""Chinese lexical search: jieba tokenisation with a domain dictionary and synonyms, scored by BM25 (bm25s)."""
+"""Chinese lexical search: jieba words with a domain dictionary and synonyms, character bigrams, BM25 (bm25s).
+
+Three things make plain jieba BM25 work on everyday questions about the guidance:
+
+* a domain dictionary, so the article's terms (私域, 竞品, 用户画像 …) stay whole words;
+* synonyms on the query side: the everyday word people type (同行, 摸底, 栽跟头, 客户) also searches for the
+  article's term (竞品, 调研, 失败, 用户); the original word is kept, so it still counts where the article uses it;
+* character bigrams next to the words, so a word jieba cuts differently in the question and in the text still meets.
+
+The same tokenizer also tells domain words from everyday ones for the off-topic rule: `background_idf` is a word's
+rarity in jieba's general-Chinese dictionary (企业, 公司 and 问题 are common; 私域 and 竞品 are not in it at all).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +18,7 @@ import math
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,54 +27,122 @@ logger = logging.getLogger(__name__)
 
 # Words jieba would otherwise cut apart; they carry the article's vocabulary.
 DOMAIN_WORDS: tuple[str, ...] = (
-    "私域", "公域", "前置工作", "前置动作", "私域运营", "用户画像", "用户洞察", "用户分层", "分层运营", "分层调研",
-    "高价值用户", "潜力用户", "普通用户", "竞品", "竞品分析", "战略目标", "顶层设计", "触点", "触点设计", "内容矩阵",
-    "节奏规划", "导流", "闭环监控", "组织分工", "SOP", "SCRM", "KPI", "ROI", "LTV", "复购", "复购率", "拉新", "裂变",
-    "社群", "建群", "拉群", "退群", "企微", "企业微信", "视频号", "公众号", "朋友圈", "会员", "留存", "留人", "拉人",
-    "获客", "私域流量", "流量池", "人群池", "数据化", "0阶段", "调研", "价值锚点", "同质化", "价格战", "割韭菜",
-    "信任崩塌", "资源浪费", "战略错配", "护城河", "慢就是快", "冷启动", "长期资产", "心态", "跨部门", "协同",
-    "激励制度", "生命周期", "权益", "活跃度", "转化", "复盘", "数据反馈", "数据闭环", "投入产出比", "客服",
+    "私域", "公域", "前置工作", "前置动作", "前置准备", "私域运营", "用户画像", "用户洞察", "用户分层", "分层运营",
+    "分层调研", "高价值用户", "潜力用户", "普通用户", "竞品", "竞品分析", "战略目标", "顶层设计", "触点", "触点设计",
+    "内容矩阵", "节奏规划", "导流", "闭环监控", "组织分工", "SOP", "SCRM", "KPI", "ROI", "LTV", "复购", "复购率",
+    "拉新", "裂变", "社群", "建群", "拉群", "退群", "进群", "企微", "企业微信", "视频号", "公众号", "朋友圈", "会员",
+    "留存", "留人", "拉人", "获客", "私域流量", "流量池", "人群池", "数据化", "0阶段", "调研", "价值锚点", "同质化",
+    "价格战", "割韭菜", "信任崩塌", "资源浪费", "战略错配", "护城河", "慢就是快", "冷启动", "长期资产", "心态",
+    "跨部门", "协同", "激励制度", "生命周期", "权益", "活跃度", "转化", "复盘", "数据反馈", "数据闭环", "投入产出比",
+    "客服", "用户量", "用户资产", "速效药", "万能药", "立竿见影", "即时见效", "试一试", "群员数", "扫码",
 )
 
-# Everyday words people use for the article's terms: the query side is rewritten to the article's term,
-# and the term is kept as well, so the original word still counts where the article uses it.
-SYNONYMS: dict[str, str] = {
-    "竞争对手": "竞品", "对手": "竞品", "同行": "竞品", "友商": "竞品", "竞对": "竞品",
-    "老板": "企业", "公司": "企业", "品牌方": "企业",
-    "顾客": "用户", "客户": "用户", "粉丝": "用户", "消费者": "用户", "会员们": "用户",
-    "微信群": "社群", "群聊": "社群", "社区": "社群",
-    "回购": "复购", "再次购买": "复购", "复购率": "复购",
-    "目的": "目标", "愿景": "目标", "指标": "kpi", "考核": "kpi",
-    "流程": "sop", "标准化": "sop",
-    "画像": "用户画像", "人群": "用户", "分群": "分层", "分级": "分层",
-    "问卷": "调研", "调查": "调研", "研究": "调研", "访谈": "调研",
-    "渠道": "渠道", "入口": "渠道", "引流": "导流", "加粉": "导流",
-    "团队": "组织", "部门": "组织", "分工": "组织分工", "人手": "团队",
-    "工具": "工具", "系统": "工具", "软件": "工具",
-    "失败率": "失败", "翻车": "失败", "做不起来": "失败", "凉了": "失败",
-    "准备": "前置", "准备工作": "前置工作", "前期": "前置", "地基": "前置",
-    "心急": "焦虑", "着急": "焦虑", "急于求成": "焦虑", "耐心": "慢",
-    "长期": "长期", "短期": "短期",
-    "发内容": "内容", "推文": "内容", "文案": "内容",
-    "数据分析": "数据", "埋点": "数据",
-    "活动": "活动", "优惠券": "福利",
+# The article's term → everyday words and phrasings that mean it. A query word listed here also searches for the
+# term; one word may point to several terms. Only general vocabulary belongs here, never one question's oddity.
+SYNONYM_GROUPS: dict[str, tuple[str, ...]] = {
+    # who and what
+    "竞品": ("竞争对手", "对手", "竞对", "友商", "同行", "同业", "别家", "别人家"),
+    "行业": ("同行", "同业", "赛道"),
+    "用户": ("客户", "顾客", "消费者", "粉丝", "客人", "买家", "会员们", "人群"),
+    "企业": ("公司", "老板", "品牌方", "商家"),
+    "高层": ("老板", "领导", "管理层", "决策层", "老总"),
+    "社群": ("微信群", "群聊", "社区", "粉丝群"),
+    "工具": ("系统", "软件", "平台"),
+    "组织": ("团队", "部门", "人手", "人员"),
+    "跨部门": ("部门", "各部门", "市场部", "销售部", "运营部", "事业部"),
+    "协同": ("配合", "协作", "扯皮", "推诿", "甩锅", "互相推"),
+    "组织分工": ("分工", "职责", "谁负责", "谁来做"),
+    "用户画像": ("画像", "用户特征", "人群特征"),
+    "用户量": ("人数", "用户数", "客户数", "粉丝数", "体量", "用户规模"),
+    # what to do
+    "调研": ("摸底", "摸个底", "摸清", "调查", "问卷", "研究", "访谈", "考察", "市场调查"),
+    "目标": ("目的", "愿景", "方向", "要达到"),
+    "kpi": ("指标", "考核", "绩效"),
+    "激励制度": ("考核", "奖励", "奖惩", "绩效"),
+    "sop": ("流程", "标准化", "规范", "手册"),
+    "分层": ("分群", "分级", "分类", "区别对待", "差异化", "区别"),
+    "导流": ("引流", "加粉", "吸粉", "引到"),
+    "渠道": ("入口", "途径"),
+    "追踪": ("跟踪", "统计"),
+    "启动": ("开始", "开干", "开搞", "上马", "起步", "入手", "着手", "开做", "上私域"),
+    "前置": ("前期", "事前", "事先", "提前", "打基础", "地基"),
+    "前置工作": ("准备工作", "前期工作", "基础工作"),
+    "动作": ("步骤", "事情", "几件事", "事项"),
+    "完成": ("做完", "搞完", "做好"),
+    "复购": ("回购", "再次购买", "回头客", "复购率"),
+    "节奏规划": ("排期", "发布计划"),
+    "投入": ("精力", "人力", "花钱", "花时间"),
+    "同样": ("一样", "一视同仁", "平均", "均等"),
+    "均摊": ("一视同仁", "平均分配", "雨露均沾"),
+    "能力": ("不会", "没人会", "不懂", "会做", "本事", "水平"),
+    "条件": ("适合", "适不适合", "合适", "够格", "资格"),
+    "准备好": ("就绪", "准备就绪", "适合", "适不适合"),
+    # how it goes
+    "失败": ("栽跟头", "翻车", "做不起来", "做不成", "做砸", "搞砸", "凉了", "黄了", "失利", "白忙", "没做成",
+             "不成功"),
+    "成功": ("做成", "能成", "做起来", "跑通", "成事"),
+    "代价": ("后果", "损失", "坏处", "风险", "苦果", "下场"),
+    "忽视": ("跳过", "省略", "不做", "忽略", "无视", "不管", "省掉"),
+    "场景": ("情况", "情形", "场合"),
+    "活跃度": ("没人说话", "不说话", "冷清", "没动静", "不活跃", "死群", "没人理", "冷场"),
+    "沉默": ("没人说话", "不说话", "没人理", "冷场"),
+    "上涨": ("越来越多", "变多", "增加", "增长"),
+    "留存": ("留不住", "流失", "掉粉", "跑了"),
+    "退群": ("退了", "退出", "退掉"),
+    "复制": ("跟风", "模仿", "照搬", "照抄", "跟着"),
+    "一阵风": ("跟风", "一窝蜂", "赶时髦"),
+    "价值": ("值得", "值不值", "有必要", "划得来"),
+    "扫码": ("二维码", "扫一扫"),
+    "放弃": ("撤", "撤退", "撤掉", "不干了", "收手", "停掉", "砍掉"),
+    "试一试": ("试试", "先试", "试水", "试一下", "尝试"),
+    "短期": ("几个月", "三个月", "半年", "短期内", "一阵子"),
+    "焦虑": ("心急", "着急", "急于求成", "急躁"),
+    "慢": ("慢慢", "耐心", "不急", "稳扎稳打"),
+    "立竿见影": ("马上见效", "立刻见效", "见效快", "速成", "马上", "立刻", "立即"),
+    "速效药": ("见效", "马上见效", "立刻见效", "见效快", "速成", "特效药"),
+    "万能药": ("灵丹妙药", "包治百病", "万灵药", "万金油"),
+    # the text itself
+    "结语": ("结论", "结尾", "收尾"),
+    "总结": ("结论", "归纳", "概括", "小结", "要点", "总的来说"),
+    # shares said in words
+    **{f"{n * 10}%": (f"{w}成", f"百分之{t}") for n, w, t in (
+        (1, "一", "十"), (2, "两", "二十"), (3, "三", "三十"), (4, "四", "四十"), (5, "五", "五十"),
+        (6, "六", "六十"), (7, "七", "七十"), (8, "八", "八十"), (9, "九", "九十"))},
 }
+
+
+def _invert(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for term, words in groups.items():
+        for word in words:
+            out.setdefault(normalise(word), []).append(normalise(term))
+    return {w: tuple(dict.fromkeys(t for t in terms if t != w)) for w, terms in out.items()}
+
 
 STOPWORDS: frozenset[str] = frozenset(
     "的 了 是 在 和 与 及 或 也 都 就 而 并 但 又 很 更 最 把 被 让 给 对 从 向 到 为 以 于 之 其 这 那 这些 那些 "
     "一个 一种 一些 我 我们 你 你们 他 他们 她 它 它们 自己 什么 怎么 怎么样 怎样 如何 为什么 吗 呢 吧 啊 呀 哦 嘛 "
     "么 要 会 能 可以 应该 需要 还是 还 有 没 没有 不 是否 哪些 哪个 哪 多少 几 个 些 等 等等 如果 那么 因为 所以 "
     "一下 一点 现在 今天 已经 可能 真的 比较 非常 特别 这个 那个 时候 之前 之后 里 中 上 下 做 说 想 看 问 请问 "
-    "请 帮 帮忙 知道 觉得 怎么办 该 得 着 过 呗 啦 吗 嗯 好 好的 谢谢 您 the a an of to and or is are what how".split()
+    "请 帮 帮忙 知道 觉得 怎么办 该 得 着 过 呗 啦 嗯 好 好的 谢谢 您 "
+    "不是 是不是 那种 这种 一般 就是 这样 那样 回事 怎么回事 啥 咋 为啥 事儿 这事 感觉 好像 根本 到底 说到底 "
+    "大家 其他 以后 再说 能不能 要不要 有没有 不能 不要 不会 来 去 先 才 只 又 呢 挺 特 太 多 少 "
+    "the a an of to and or is are what how".split()
 )
 
+# A character bigram made only of these characters says nothing about the topic.
+_BIGRAM_STOP_CHARS = frozenset("的了是在和与及或也都就而并但又很更最把被让给对从向到为以于之其这那我你他她它们么吗呢吧啊呀个些有没不要会能")
+_CJK_RUN_RE = re.compile(r"[\u3400-\u9fff]+")
 _TOKEN_CLEAN_RE = re.compile(r"^[\W_]+$")
-_ASCII_RE = re.compile(r"[a-z0-9]+")
 
 
 def normalise(text: str) -> str:
     """NFKC (full-width → half-width) and lower case, so 'ＫＰＩ', 'KPI' and 'kpi' are one word."""
     return unicodedata.normalize("NFKC", text).lower()
+
+
+SYNONYMS: dict[str, tuple[str, ...]] = _invert(SYNONYM_GROUPS)
+SYNONYMS_TARGETS: tuple[str, ...] = tuple(sorted({t for terms in SYNONYMS.values() for t in terms}))
 
 
 class ChineseTokenizer:
@@ -72,6 +151,8 @@ class ChineseTokenizer:
     def __init__(self, *, extra_words: Sequence[str] = ()) -> None:
         self._extra = tuple(extra_words)
         self._jieba: object | None = None
+        self._background: dict[str, int] = {}
+        self._total = 1
         self._lock = threading.Lock()
 
     def _tokenizer(self):  # type: ignore[no-untyped-def]
@@ -82,9 +163,15 @@ class ChineseTokenizer:
 
                     jieba.setLogLevel(logging.WARNING)
                     tk = jieba.Tokenizer()
-                    for word in (*DOMAIN_WORDS, *SYNONYMS, *self._extra):
-                        tk.add_word(normalise(word), freq=200_000)
                     tk.initialize()
+                    self._total = int(tk.total)
+                    words = [normalise(w) for w in (*DOMAIN_WORDS, *SYNONYMS, *SYNONYMS_TARGETS, *self._extra)]
+                    # Remember the general-Chinese frequency before the domain dictionary overrides it.
+                    freq = tk.FREQ
+                    self._background = {w: int(freq.get(w) or 0) for w in words}
+                    self._freq = freq
+                    for word in words:
+                        tk.add_word(word, freq=200_000)
                     self._jieba = tk
         return self._jieba
 
@@ -92,21 +179,55 @@ class ChineseTokenizer:
         """Loads the dictionary now rather than on the first query."""
         self._tokenizer()
 
-    def tokens(self, text: str, *, query: bool = False) -> list[str]:
-        """Search tokens: jieba's fine-grained cut, stopwords dropped, synonyms mapped to the article's words."""
-        cut = self._tokenizer().lcut_for_search(normalise(text))  # type: ignore[attr-defined]
-        out: list[str] = []
-        for token in cut:
+    def _cut(self, text: str) -> list[str]:
+        return self._tokenizer().lcut_for_search(normalise(text))  # type: ignore[attr-defined,no-any-return]
+
+    def words(self, text: str) -> list[str]:
+        """jieba's fine-grained cut without stopwords and punctuation."""
+        out = []
+        for token in self._cut(text):
             token = token.strip()
-            if not token or token in STOPWORDS or _TOKEN_CLEAN_RE.match(token):
-                continue
-            out.append(token)
-            if token in SYNONYMS and SYNONYMS[token] != token:
-                out.append(SYNONYMS[token])
-            if query and len(token) >= 3 and not _ASCII_RE.fullmatch(token):
-                # Unknown long words (e.g. "拉满人") still match through their characters' bigrams.
-                out.extend(token[i : i + 2] for i in range(len(token) - 1) if token[i : i + 2] not in STOPWORDS)
+            if token and token not in STOPWORDS and not _TOKEN_CLEAN_RE.match(token):
+                out.append(token)
         return out
+
+    def query_words(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
+        """Each query word with the article's terms it also stands for."""
+        return [(w, SYNONYMS.get(w, ())) for w in self.words(text)]
+
+    def tokens(self, text: str, *, query: bool = False) -> list[str]:
+        """Search words; on the query side each everyday word is followed by the article's terms for it."""
+        if not query:
+            return self.words(text)
+        out: list[str] = []
+        for word, terms in self.query_words(text):
+            out.append(word)
+            out.extend(terms)
+        return out
+
+    @staticmethod
+    def bigrams(text: str) -> list[str]:
+        """Overlapping CJK character bigrams (single-character runs kept whole), skipping all-function-word pairs."""
+        out: list[str] = []
+        for run in _CJK_RUN_RE.findall(normalise(text)):
+            if len(run) == 1:
+                if run not in _BIGRAM_STOP_CHARS:
+                    out.append(run)
+                continue
+            for i in range(len(run) - 1):
+                pair = run[i : i + 2]
+                if not (pair[0] in _BIGRAM_STOP_CHARS and pair[1] in _BIGRAM_STOP_CHARS):
+                    out.append(pair)
+        return out
+
+    def background_idf(self, word: str) -> float:
+        """How rare a word is in general Chinese (jieba's dictionary); words it does not know are the rarest."""
+        self._tokenizer()
+        freq = self._background.get(word)
+        if freq is None:
+            freq = int(self._freq.get(word) or 0)
+        return math.log(self._total / (freq + 1))
+
 
 
 @dataclass(frozen=True)
@@ -119,7 +240,7 @@ class LexicalHit:
 
 
 class BM25Index:
-    """BM25 over pre-tokenised texts, with per-query IDF coverage (used for the off-topic threshold)."""
+    """BM25 over pre-tokenised texts (bm25s), with document frequencies for the off-topic rule."""
 
     def __init__(self, token_lists: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.5) -> None:
         import bm25s
@@ -131,6 +252,7 @@ class BM25Index:
         for s in self._sets:
             for token in s:
                 df[token] = df.get(token, 0) + 1
+        self.df = df
         n = max(self.size, 1)
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # A word no text contains weighs as much as the rarest word: it is evidence the question is elsewhere.
@@ -139,16 +261,23 @@ class BM25Index:
         if self.size:
             self._bm25.index([list(t) or [""] for t in token_lists], show_progress=False)
 
+    def __contains__(self, token: object) -> bool:
+        return token in self.df
+
     def idf(self, token: str) -> float:
         """Inverse document frequency (the unknown-word weight for words no text contains)."""
         return self._idf.get(token, self._unknown_idf)
 
-    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+    def scores(self, query_tokens: Iterable[str]) -> np.ndarray:
         """BM25 score of every text for the query."""
         known = [t for t in query_tokens if t in self._idf]
         if not self.size or not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def contains(self, index: int, token: str) -> bool:
+        """Whether text `index` contains the token."""
+        return token in self._sets[index]
 
     def coverage(self, query_tokens: Sequence[str], index: int) -> float:
         """Share of the query's IDF mass that text `index` contains."""

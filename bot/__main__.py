@@ -1,0 +1,119 @@
+"""Composition root: `python -m bot [run|chat|search]`.
+
+* `python -m bot` — the Telegram bot when BOT_TOKEN is set (long polling, or a webhook with WEBHOOK_URL),
+  otherwise the terminal chat;
+* `python -m bot chat` — the terminal chat;
+* `python -m bot search "问题" [--k 3] [--json]` — ranked passages from the guidance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings
+from bot.errors import BotError
+from bot.wiring import build_knowledge, build_rubric, offline_guards, open_interview
+
+logger = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="私域启动准备度诊断机器人")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the Telegram bot (needs BOT_TOKEN)")
+    sub.add_parser("chat", help="run the interview in the terminal")
+    search = sub.add_parser("search", help="search the guidance")
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=3)
+    search.add_argument("--json", action="store_true")
+    return parser
+
+
+def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
+    kb = build_knowledge(settings)
+    if kb.active_version() is None:
+        print("知识库为空：请先运行 python ingest.py", file=sys.stderr)
+        return 2
+    hits = kb.search(query, k=max(1, k))
+    if as_json:
+        print(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("指导文章中没有涉及这个问题。")
+        return 0
+    for i, h in enumerate(hits, 1):
+        print(f"{i}. [{h.section}] {h.title} — {h.doc} (score {h.score:.3f})")
+        print(f"   {h.text}")
+    return 0
+
+
+def _ensure_knowledge(settings: Settings) -> None:
+    """Builds the knowledge base from knowledge/ on first start, so a fresh clone works with one command."""
+    from bot.knowledge.ingest import Ingestor, collect_sources
+    from bot.wiring import build_store, rubric_path
+
+    store = build_store(settings)
+    if store.active_id() is not None:
+        return
+    print("首次启动：正在导入 knowledge/ 中的指导文章…", file=sys.stderr)
+    rubric = build_rubric(settings) if rubric_path(settings).exists() else None
+    result = Ingestor(store, lock_path=settings.data_dir / "ingest.lock").ingest(
+        collect_sources(settings.knowledge_dir, settings.uploads_dir),
+        created_by="first-start",
+        required_sections=rubric.cited_sections() if rubric else (),
+    )
+    print(f"知识库 {result.version.id if result.version else '?'} 已就绪（{result.chunks} 个片段）。", file=sys.stderr)
+
+
+async def _chat(settings: Settings) -> int:
+    from bot.terminal import run_terminal
+
+    knowledge = build_knowledge(settings)
+    rubric = build_rubric(settings)
+    async with open_interview(settings, knowledge=knowledge, rubric=rubric) as service:
+        return await run_terminal(service, reports_dir=settings.reports_dir)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = _parser().parse_args(argv)
+    offline_guards()
+    try:
+        settings = Settings()
+    except ValueError as e:
+        print(f"配置错误: {e}", file=sys.stderr)
+        return errno.EINVAL
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "aiogram.event"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "search":
+            return _search(settings, args.query, args.k, args.json)
+        command = args.command or ("run" if settings.bot_token else "chat")
+        if command == "run" and not settings.bot_token:
+            print("BOT_TOKEN 未设置：无法启动 Telegram 机器人（不带参数运行将进入终端对话）。", file=sys.stderr)
+            return errno.EINVAL
+        _ensure_knowledge(settings)
+        if command == "chat":
+            if args.command is None:
+                print("未设置 BOT_TOKEN，启动终端对话模式。", file=sys.stderr)
+            return asyncio.run(_chat(settings))
+        from bot.telegram.app import run_telegram
+
+        return asyncio.run(run_telegram(settings))
+    except BotError as e:
+        print(f"错误: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Report renderings: Markdown, JSON, the radar chart (Telegram HTML lives in bot.telegram.render)."""

@@ -1,0 +1,62 @@
+"""Builders the composition roots (`python -m bot`, `ingest.py`) share: knowledge base, rubric, interview."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bot.config import Settings
+from bot.interview.rubric import Rubric, load_rubric
+from bot.knowledge.embeddings import LazyEmbeddings
+from bot.knowledge.search import KnowledgeBase
+from bot.knowledge.store import VersionStore, make_client
+
+logger = logging.getLogger(__name__)
+
+
+def offline_guards() -> None:
+    """No hub, no telemetry: this bot never needs the internet for models."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not os.environ.get("EMBEDDING_MODEL"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def build_store(settings: Settings) -> VersionStore:
+    """The versioned Chroma store with lazily loaded embeddings."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    client = make_client(data_dir=settings.data_dir, chroma_url=settings.chroma_url)
+    return VersionStore(client, LazyEmbeddings(settings.embedding_model))
+
+
+def build_knowledge(settings: Settings) -> KnowledgeBase:
+    """The knowledge base the bot searches and cites from."""
+    return KnowledgeBase(build_store(settings))
+
+
+def rubric_path(settings: Settings) -> Path:
+    """knowledge/rubric.yaml."""
+    return settings.knowledge_dir / "rubric.yaml"
+
+
+def build_rubric(settings: Settings) -> Rubric:
+    """The validated rubric."""
+    return load_rubric(rubric_path(settings))
+
+
+@contextlib.asynccontextmanager
+async def open_interview(settings: Settings, *, knowledge: KnowledgeBase, rubric: Rubric,
+                         llm: object | None = None) -> AsyncIterator[object]:
+    """An InterviewService on a SQLite checkpointer under DATA_DIR, closed on exit."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from bot.interview.graph import build_graph
+    from bot.interview.service import InterviewService
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as checkpointer:
+        graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge, llm=llm)
+        yield InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title)
