@@ -1,6 +1,8 @@
-"""Accuracy of the free-text answer reader on the labelled dev set (tests/data/freetext_dev.yaml).
+"""Accuracy of the free-text answer reader on a labelled set (tests/data/freetext_<set>.yaml).
 
-    python -m bench.reader_eval [--verbose]
+    python -m bench.reader_eval [--set dev|holdout] [--verbose]
+
+`dev` is for tuning; `holdout` is an independent set, read once to check that the tuning generalises.
 
 Prints accuracy on clear answers (target ≥ 0.9), how often it asks again on clear answers, and how often it
 asks again (or at least does not misread) on vague ones.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +22,12 @@ from bot.interview.reader import AnswerReader
 from bot.interview.rubric import Rubric, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
+SETS = {"dev": "freetext_dev.yaml", "holdout": "freetext_holdout.yaml"}
+
+
+def load_rows(name: str = "dev") -> list[dict]:
+    """The labelled rows of one set."""
+    return yaml.safe_load((ROOT / "tests" / "data" / SETS[name]).read_text(encoding="utf-8"))
 
 
 def evaluate(rubric: Rubric, rows: list[dict], reader: AnswerReader, *, verbose: bool = False) -> dict[str, float]:
@@ -48,15 +57,20 @@ def evaluate(rubric: Rubric, rows: list[dict], reader: AnswerReader, *, verbose:
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the reader's figures."""
     parser = argparse.ArgumentParser()
+    parser.add_argument("--set", choices=sorted(SETS), default="dev", dest="set_name")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     rubric = load_rubric(ROOT / "knowledge" / "rubric.yaml")
-    rows = yaml.safe_load((ROOT / "tests" / "data" / "freetext_dev.yaml").read_text(encoding="utf-8"))
-    m = evaluate(rubric, rows, AnswerReader(), verbose=args.verbose)
-    print(f"free-text reader: accuracy on clear answers {m['accuracy_clear']:.3f} (n={m['clear']:.0f}), "
+    rows = load_rows(args.set_name)
+    reader = AnswerReader()
+    start = time.perf_counter()
+    m = evaluate(rubric, rows, reader, verbose=args.verbose)
+    per_answer_ms = (time.perf_counter() - start) * 1000 / max(len(rows), 1)
+    print(f"[{args.set_name}] free-text reader: "
+          f"accuracy on clear answers {m['accuracy_clear']:.3f} (n={m['clear']:.0f}), "
           f"asked again {m['asked_again_clear']:.3f}, misread {m['wrong_clear']:.3f}; "
           f"vague answers asked again {m['asked_again_vague']:.3f}, not misread {m['not_misread_vague']:.3f} "
-          f"(n={m['vague']:.0f})")
+          f"(n={m['vague']:.0f}); {per_answer_ms:.2f} ms/answer")
     return 0
 
 

@@ -85,10 +85,10 @@ def build_kb(data_dir: Path, *, model: str | None = None):  # type: ignore[no-un
 
 def _rrf(kb, items: Sequence[Item]) -> list[list[str]]:  # type: ignore[no-untyped-def]
     """Naive reciprocal-rank fusion of lexical and dense section rankings (the baseline to beat)."""
-    lexical = kb.with_params(use_dense=False, min_coverage=0.0, min_score=0.0)
+    lexical = kb.with_params(use_dense=False, title_weight=0.0, bigram_weight=0.0)
     out = []
     for it in items:
-        lex = [p.section for p in lexical.search(it.q, k=20)]
+        lex = [p.section for p in lexical.search(it.q, k=20, off_topic=False)]
         index = kb._current()  # noqa: SLF001 - evaluation reaches in on purpose
         dense_hits = kb.store.dense_search(index.version.id, it.q, k=20)
         dense: list[str] = []
@@ -123,6 +123,58 @@ def _fmt(name: str, m: dict[str, float]) -> str:
             f"refused off-topic {m['refused_off_topic']:.3f}  (n={m['in_scope']:.0f}+{m['off_topic']:.0f})")
 
 
+class _CachedDense:
+    """Wraps a VersionStore so the grid embeds every question once."""
+
+    def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
+        self._store = store
+        self._cache: dict[tuple[object, ...], list[tuple[str, float]]] = {}
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._store, name)
+
+    def dense_search(self, version_id: str, query: str, *, k: int, section: str | None = None):  # type: ignore[no-untyped-def]
+        key = (version_id, query, k, section)
+        if key not in self._cache:
+            self._cache[key] = self._store.dense_search(version_id, query, k=k, section=section)
+        return self._cache[key]
+
+
+def _objective(m: dict[str, float]) -> float:
+    return m["hit@1"] + m["hit@3"] + m["mrr"] + m["refused_off_topic"] + m["answered_in_scope"]
+
+
+def grid(kb, items: Sequence[Item]) -> None:  # type: ignore[no-untyped-def]
+    """Sweeps the ranking parameters, then the off-topic rule, on the tune set; prints the best rows."""
+    from bot.knowledge.search import KnowledgeBase
+
+    base = KnowledgeBase(_CachedDense(kb.store), tokenizer=kb.tokenizer, params=kb.params)
+    rows = []
+    for k1, b in itertools.product((0.9, 1.2, 1.5), (0.3, 0.5, 0.75)):
+        kb_kb = base.with_params(k1=k1, b=b)
+        kb_kb.warm_up()
+        for tw, bw, dw in itertools.product((0.0, 0.3, 0.5, 0.8), (0.0, 0.1, 0.3), (0.0, 0.1, 0.3)):
+            m, _ = evaluate(kb_kb.with_params(title_weight=tw, bigram_weight=bw, dense_weight=dw), items)
+            rows.append((_objective(m), f"k1={k1} b={b} title={tw} bigram={bw} dense={dw}", m))
+    rows.sort(key=lambda r: -r[0])
+    print("ranking (top 15 of", len(rows), "):")
+    for _, name, m in rows[:15]:
+        print(_fmt(name, m))
+    print("off-topic rule (default ranking):")
+    rule = []
+    for floor, cap, need in itertools.product((5.0, 6.0, 7.0, 8.0), (3.0, 4.0, 6.0), (3.0, 5.0, 6.0, 7.0, 7.5, 8.0, 9.0)):
+        m, _ = evaluate(base.with_params(evidence_floor=floor, evidence_cap=cap, min_evidence=need), items)
+        rule.append((m["refused_off_topic"] + m["answered_in_scope"], f"floor={floor} cap={cap} need={need}", m))
+    rule.sort(key=lambda r: -r[0])
+    for _, name, m in rule[:12]:
+        print(_fmt(name, m))
+    # How far the questions sit from the threshold: the margin behind the chosen min_evidence.
+    inscope = sorted(base.evidence(it.q) for it in items if it.section)
+    offtopic = sorted(base.evidence(it.q) for it in items if not it.section)
+    print(f"evidence: in-scope lowest {[round(x, 1) for x in inscope[:4]]}, "
+          f"off-topic highest {[round(x, 1) for x in offtopic[-4:]]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the retrieval figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -135,23 +187,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         kb = build_kb(Path(tmp))
         if args.grid:
-            items = load_items("tune")
-            rows = []
-            for k1, b, w, cov in itertools.product((0.9, 1.2, 1.5), (0.3, 0.5, 0.75), (0.0, 0.1, 0.15, 0.3),
-                                                   (0.2, 0.3, 0.4)):
-                m, _ = evaluate(kb.with_params(k1=k1, b=b, dense_weight=w, min_coverage=cov), items)
-                rows.append((m["hit@1"] + m["hit@3"] + m["refused_off_topic"] + m["answered_in_scope"], k1, b, w, cov, m))
-            rows.sort(key=lambda r: -r[0])
-            for total, k1, b, w, cov, m in rows[:15]:
-                print(_fmt(f"k1={k1} b={b} w={w} cov={cov}", m))
+            grid(kb, load_items("tune"))
             return 0
         items = load_items(args.set)
         metrics, rankings = evaluate(kb, items)
         if args.compare:
-            lex = kb.with_params(use_dense=False)
-            print(_fmt("jieba BM25 only", evaluate(lex, items)[0]))
+            words_only = kb.with_params(use_dense=False, title_weight=0.0, bigram_weight=0.0)
+            print(_fmt("jieba BM25 (words only)", evaluate(words_only, items)[0]))
+            print(_fmt("lexical, no dense", evaluate(kb.with_params(use_dense=False), items)[0]))
             print(_fmt("dense (MiniLM) only", score_rankings(items, _dense_only(kb, items))))
-            print(_fmt("naive RRF (lexical+dense)", score_rankings(items, _rrf(kb, items))))
+            print(_fmt("naive RRF (BM25 words+dense)", score_rankings(items, _rrf(kb, items))))
         print(_fmt(f"hybrid [{args.set}]", metrics))
         if args.json:
             json.dump(metrics, sys.stdout)

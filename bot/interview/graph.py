@@ -6,6 +6,7 @@ graph LR
   ask -->|interrupt: wait for the user| interpret
   interpret -->|unclear once / back / restart| ask
   interpret -->|answer / skip| advance
+  interpret -->|cancel: pause| END
   advance -->|more questions| ask
   advance -->|last question done| report
   report --> END
@@ -31,8 +32,9 @@ def build_graph(*, rubric: Rubric, checkpointer: Any, citer: Citer | None = None
     deps = Deps(rubric=rubric, reader=reader or AnswerReader(), citer=citer, llm=llm)
     total = len(rubric.questions)
 
-    def after_interpret(state: InterviewState) -> Literal["ask", "advance"]:
-        return state.get("route", "ask")
+    def after_interpret(state: InterviewState) -> Literal["ask", "advance", "__end__"]:
+        route = state.get("route", "ask")
+        return END if route == "end" else route
 
     def after_advance(state: InterviewState) -> Literal["ask", "report"]:
         return "report" if state.get("index", 0) >= total else "ask"

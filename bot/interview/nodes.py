@@ -73,6 +73,8 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
             if index == 0:
                 return {"route": "ask", "notice": NOTICE_FIRST, "clarifying": False}
             return {"route": "ask", "index": index - 1, "notice": NOTICE_BACK, "clarifying": False}
+        if kind == "cancel":
+            return {"route": "end", "cancelled": True, "clarifying": False, "notice": ""}
         if kind == "restart":
             return {"route": "ask", "index": 0, "answers": {}, "notice": NOTICE_RESTART, "clarifying": False,
                     "started_at": datetime.now(UTC).isoformat(timespec="seconds")}

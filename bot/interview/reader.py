@@ -30,6 +30,9 @@ from bot.interview.rubric import Question
 # Each entry: cue → (kind, value, value when negated or None if negation does not apply).
 # ---------------------------------------------------------------------------------------------------------------
 _LEX: dict[str, tuple[str, float, float | None]] = {}
+# "Partly" leans a little towards done: on four-option questions the second option is the "partly done" one.
+PARTLY = 0.6
+SIM_FLOOR = 0.12
 
 
 def _add(kind: str, value: float, negated: float | None, words: str) -> None:
@@ -39,34 +42,43 @@ def _add(kind: str, value: float, negated: float | None, words: str) -> None:
 
 # Facts: done, negated → not done.
 _add("R", 1.0, 0.0, """
-    已经 已 做了 做过 做完 做好 做好了 已做 已完成 完成了 完成 弄好 搞定 搞好了 建好 建立了 搭好 搭好了 跑通 跑过 试跑
-    上线 落地了 有了 都有 已有 有专人 有人负责 负责人 专人 专职 专门的 都定了 定了 定好 定好了 定下来 拍板 确认过 确认了
-    写好 写好了 写进 写了 写清楚 写成 算过 算好 评估过 评估完 梳理完 梳理过 理清 理清了 排好 排好了 测过 测试过 研究过 分析了
-    分了 分过 拆了 拆解 总结了 访谈 深访 有文档 文档 报告 看板 每月 每周 每天 定期 复盘 培训过 齐了 都齐 都能 能追踪
-    清楚 很清楚 非常清楚 一清二楚 明确 很明确 共识 认可 认同 接受 预留 留了 够用 足够 够了 稳定 全天 到位 成熟 完善 齐全
-    是的 对的 当然 肯定 没问题 有的 有 yes done ready clear align aligned finished 做到
+    已经 已 做了 做过 做完 做好 做好了 已做 已完成 完成了 完成 弄好 搞定 搞好了 建好 建立了 搭好 搭好了 跑通 跑过
+    试跑 上线 落地了 有了 都有 已有 有专人 有人负责 负责人 专人 专职 专门的 都定了 定了 定好 定好了 定下来 拍板
+    确认过 确认了 写好 写好了 写进 写了 写清楚 写成 算过 算好 评估过 评估完 梳理完 梳理过 理清 理清了 排好 排好了
+    测过 测试过 研究过 分析了 分了 分过 拆了 拆解 总结了 访谈 深访 有文档 文档 报告 看板 每月 每周 每天 定期 复盘
+    培训过 齐了 都齐 都能 能追踪 都能看到 都做过 都做了 都做完 都写了 清楚 很清楚 非常清楚 一清二楚 明确 很明确 共识
+    认可 认同 接受 预留 留了 够用 足够 够了 稳定 全天 到位 成熟 完善 齐全 是的 对的 当然 肯定 没问题 有的 yes done
+    ready clear align aligned finished 做到
 """)
-# Quality words: done, negated → partly ("没有书面方案", "没系统整理", "没细化").
-_add("R", 1.0, 0.5, """
-    书面 纸面 成文 系统 系统化 体系 完整 全部 全 细化 细算 细 固定 正式 统一 量化 验证 验证过 落地 成体系 具体 全流程
-    单独 专门 详细 数据验证
+# Quality words: done; negated, "not quite" ("没有书面方案", "没系统整理") — between partly and not done, so
+# "没有书面方案，但心里有数" is partly and "没有书面方案，也没有负责人" is not done.
+_add("R", 1.0, 0.3, """
+    书面 纸面 成文 系统 系统化 体系 完整 全部 细化 细算 细 固定 正式 统一 量化 验证 验证过 落地 成体系 全流程 单独
+    专门 详细 数据验证
 """)
 # Partly.
-_add("P", 0.5, 0.0, """
-    部分 一部分 一半 一些 有些 有一些 有点 初步 大概 大致 粗略 比较粗 粗 零散 偶尔 临时 口头 心里有数 有数 雏形 草稿 一版
-    正在 在做 还在 进行中 刚开始 刚起步 试点 差一点 不太完整 不完整 不够 不全 不成体系 不细 没细算 没细化 没系统 没有系统
-    不系统 没写下来 没落到纸面 没落地 没统一 没定下来 没拍 还没拍 没验证 未验证 不确定够不够 理论上 道理都懂 道理 嘴上 口号
-    兼职 兼着 兼一下 顺手 顺带 顺便 兼 全包 一个人 就我一个 不及时 顾不上 顾不过来 勉强 不稳定 不固定 没固定 没有固定
-    只做了 只写了 只有 只分了 只规划了 只导出 只是 只 就分了 还行 凑合 半 partly partially half partial in_progress
-    有想法 想法 考虑过 讨论过 讨论 商量 还在讨论 还在写 还在算 还在谈 在谈 看过一些 听说 聊过 混在 潜水 截图 大促
+_add("P", PARTLY, 0.0, """
+    部分 一部分 一半 一些 有些 有一些 有点 初步 大概 大致 心里有数 有数 雏形 草稿 一版 大部分 正在 在做 还在 进行中
+    刚开始 刚起步 试点 差一点 不太完整 不完整 不够 不全 不成体系 不细 没细算 没细化 没系统 没有系统 不系统 没写下来
+    没落到纸面 没落地 没统一 没定下来 没拍 还没拍 没验证 未验证 不确定够不够 理论上 道理都懂 道理 嘴上 口号 不及时
+    顾不上 顾不过来 勉强 不稳定 不固定 没固定 没有固定 只做了 只写了 只分了 只规划了 只导出 就分了 具体怎么 细节没定
+    细节还没 还行 凑合 半 partly partially half partial in_progress 心里都有数 都有数 脑子里 在心里 隔天 才回 经常忘
+    跟不上 别的没 别的都没 其他还没 其他都没 其余还没 有想法 想法 考虑过 讨论过 讨论 商量 还在讨论 还在写 还在算
+    还在谈 在谈 看过一些 听说 聊过 混在 潜水 截图 大促
+""")
+# Partly, the lower end: makeshift staffing, occasional or rough work (兼职/顺手兼, 偶尔, 粗略, 只有基础信息).
+_add("P", 0.35, 0.0, """
+    只有 兼职 兼着 兼一下 顺手 顺带 顺便 兼 全包 一个人 就我一个 偶尔 临时 口头 粗略 比较粗 粗 零散 基础信息
+    基础标签 一轮 一次 试了一下 碰过
 """)
 # Not done.
 _add("N", 0.0, 1.0, """
-    没有 没 还没 还没有 尚未 未 无 缺 没做 没做过 没开始 还没开始 没搞 没弄 没想过 没考虑 没考虑过 没关注 没关注过 没碰 没顾上
-    完全没 完全没有 完全没做 一点都没 一点也没 压根 压根没 根本没 从没 从来没 从未 空白 一片空白 零 没人 没人管 没人负责
-    没团队 不清楚 不知道 不了解 不懂 搞不清 搞不太清 搞不清楚 说不清 不太清楚 不会 谈不上 随缘 随机 想到什么 想到啥 凭经验
-    全凭 凭感觉 自己发挥 一刀切 都一样 一样对待 差不多 跟风 跟着做 先试试 试试 再说 走一步看一步 乱着 混在一起 区分不了
-    分不清 不能 做不到 没能力 不行 none no not_yet nope never
+    没有 没 还没 还没有 尚未 未 无 缺 没做 没做过 没开始 还没开始 没搞 没弄 没想过 没考虑 没考虑过 没关注 没关注过
+    没碰 没顾上 完全没 完全没有 完全没做 一点都没 一点也没 压根 压根没 根本没 从没 从来没 从未 空白 一片空白 零 没人
+    没人管 没人负责 没团队 不清楚 不知道 不了解 不懂 搞不清 搞不太清 搞不清楚 说不清 不太清楚 不会 谈不上 随缘 随机
+    想到什么 想到啥 凭经验 全凭 凭感觉 自己发挥 一刀切 都一样 一样对待 差不多 跟风 跟着做 先试试 试试 再说
+    走一步看一步 乱着 混在一起 区分不了 分不清 不能 做不到 没能力 不行 没想好 没区分 想到啥就发啥 想到什么发什么
+    临时想到 没人看 没人去看 都不一样 各做各的 想起来就 想发就发 有空就发 none no not_yet nope never
 """)
 # Impatience (mindset): not done; negated ("不急着见效", "不看短期") → done.
 _add("I", 0.0, 1.0, """
@@ -78,43 +90,63 @@ _add("PL", 0.25, None, """
     打算 准备 计划 想着 想做 下周 回头 接下来 以后 将来 后面再 到时候 即将 待定
 """)
 # Negators (scope the next cue within a few characters).
-_add("NEG", 0.0, None, "不 没 没有 未 无 非 别 不是 并非 不再 还没 尚未 没怎么")
+_add("NEG", 0.0, None, "不 没 没有 未 无 非 不是 并非 不再 还没 尚未 没怎么 不是为了 不只是 不只 不仅")
 # Double negation: done.
 _add("DN", 1.0, None, """
-    不是没 并非没 不是还没 哪有没 怎么会没 没有什么没 没什么没 不能说没 不是不够 不是没有 并不是没 不是不清楚 不是不了解
-    不看单月 不看单次 不看短期 不看roi 不急 不着急 不怕慢 慢慢来 慢一点 长期 不差
+    不是没 并非没 不是还没 哪有没 怎么会没 没有什么没 没什么没 不能说没 不是不够 不是没有 并不是没 不是不清楚
+    不是不了解 不看单月 不看单次 不看短期 不看roi 不怕慢 慢慢来 慢一点 长期
 """)
+# Patience: done, and the impatience that follows is negated ("不急着见效", "不求马上回本").
+_add("DI", 1.0, None, "不急 不着急 不求 不追求 不指望 不要求 没指望")
 # Neutral: consumed, says nothing ("不是不想做": wanting is not doing).
 _add("X", 0.0, None, """
-    不是不想 不想 想不想 不是为了 说实话 说白了 其实 目前 现在 暂时 主要 基本 基本上 反正 我们 这块 这个 那个 那头 这边
-    对接 不错 还是 也 不过 但 就是 说是 觉得 大家 问问 不只是 不仅 不只 不少
+    不是不想 不想 想不想 不差钱 说实话 完全 一半以上 都在做 在做的 别人都在做 说白了 其实 目前 现在 暂时 主要 基本
+    基本上 反正 我们 这块 这个 那个 那头 这边 对接 不错 还是 也 不过 但 就是 说是 觉得 大家 问问 不只是 不仅 不只
+    不少
 """)
 # Hedges: lower confidence ("应该可以吧").
-_add("H", 0.0, None, "应该 可能 估计 好像 也许 或许 似乎 大概吧 差不多吧 应该吧 可以吧 我猜 听说能 说能做")
+_add("H", 0.0, None, """
+    应该 可能 估计 好像 也许 或许 似乎 大概吧 差不多吧 应该吧 可以吧 我猜 听说能 说能做
+""")
 # Vague / unsure / off-topic.
 _add("U", 0.0, None, """
     看情况 不好说 说不准 说不好 不一定 一般般 一般 还行吧 随便 都行 不确定 不清楚吧 要问 问老板 得问 not_sure maybe
     看吧 这个嘛 嗯 嗯嗯 哈哈 呵呵 ok 好的 知道了 干嘛 是什么 什么意思 为什么
 """)
+# "还没…", "都没…", "也没…", "一直没…" read like "没…".
+for _w, _v in list(_LEX.items()):
+    if _v[0] in ("N", "P", "NEG") and _w[0] in "没未不":
+        for _pre in ("还", "都", "也", "一直", "完全", "根本", "从来"):
+            _LEX.setdefault(_pre + _w, _v)
 _LEX_MAXLEN = max(len(k) for k in _LEX)
-# Words that soften "完全没" style answers are absent: a strong none is strong.
 
 # Contrast conjunctions: the clause after weighs more.
-_CONTRAST_RE = re.compile(r"但是|但|不过|只是|可是|然而|就是说|却")
+_CONTRAST_RE = re.compile(r"但是|但|不过|(?<!不)只是|可是|然而|却")
 _CLAUSE_RE = re.compile(r"[，,；;。!！?？、:：\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _PUNCT_RE = re.compile(r"[\s\W_]+")
 # Bare option choices.
 _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4, "a": 1, "b": 2, "c": 3, "d": 4}
-_CHOICE_RE = re.compile(r"^(?:选|选择|我选|答案是|是)?(?:第)?([一二两三四1234])(?:个|项|条|号|个选项|选项)?(?:吧|吧。)?[.。!！]?$"
-                        r"|^(?:选|选择|我选)?(?:选项)?([abcd1234])[.。)）]?$")
+_CHOICE_RE = re.compile(r"^(?:选|选择|我选|答案是|是)?(?:第)?([一二两三四1234])(?:个|项|条|号|个选项|选项)?吧?$"
+                        r"|^(?:选|选择|我选)?(?:选项)?([abcd1234])$")
 # "只" + up to two characters + 了 ("只规划了", "只分了"): a part of the work.
 _ONLY_RE = re.compile(r"只[\u4e00-\u9fff]{1,2}了")
+# "别的/其他…还没": something is done, the rest is not.
+_REST_NOT_RE = re.compile(r"(?:别的|其他|其余|剩下的?)[\u4e00-\u9fff]{0,4}?(?:还|都|也)?(?:没|未)")
+# "只关心/只看…": a narrow, rough view.
+_ONLY_LOW_RE = re.compile(r"只(?:关心|看|盯|在乎|管|要|图)")
+# "有" in a clause with no other cue: something is there ("门店有二维码物料，线上还没设计").
+_HAS_RE = re.compile(r"(?<![没无])有(?!没有|点|些|一些|想法|个数)")
+# "连…都没有": a strong none.
+_EVEN_NOT_RE = re.compile(r"连[\u4e00-\u9fff\w]{1,10}?(?:都|也)(?:没|不|未)")
 _FUTURE_RE = re.compile(r"(?:下周|下个?月|明年|回头|过两天|年后)[\u4e00-\u9fff]{0,2}(?:开会|再|定|做|弄|搞|上)")
+
+
+_EN_PHRASE_RE = re.compile(r"\b(not|in)\s+(yet|sure|progress)\b")
 
 
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower().strip()
-    return re.sub(r"not\s+yet", "not_yet", re.sub(r"not\s+sure", "not_sure", re.sub(r"in\s+progress", "in_progress", t)))
+    return _EN_PHRASE_RE.sub(lambda m: m.group(1) + "_" + m.group(2), t)  # "not yet" is one cue
 
 
 def _bigrams(text: str) -> set[str]:
@@ -174,13 +206,17 @@ def _tokens(clause: str) -> list[tuple[int, str, str, float, float | None]]:
 
 def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
     """Readiness values found in one clause, whether it hedges, whether it is vague."""
+    if _EVEN_NOT_RE.search(clause):
+        return [0.0], False, False  # "连一个专职运营都没有"
     toks = _tokens(clause)
     values: list[float] = []
     hedged = vague = False
-    pending_neg: int | None = None  # end position of the last negator
+    last_neg = ""
+    imp_neg_end: int | None = None
+    neg_end: int | None = None  # end position of the last negator; its scope is a few characters
     for pos, cue, kind, value, negated in toks:
         if kind == "NEG":
-            pending_neg = pos + len(cue)
+            neg_end, last_neg = pos + len(cue), cue.lstrip("还都也一直完全根本从来")
             continue
         if kind == "X":
             continue
@@ -190,7 +226,14 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
         if kind == "U":
             vague = True
             continue
-        neg = pending_neg is not None and pos - pending_neg <= 4
+        neg = neg_end is not None and pos - neg_end <= 4
+        if kind == "I" and imp_neg_end is not None and pos - imp_neg_end <= 3:
+            values.append(1.0)
+            continue
+        if kind == "DI":
+            values.append(1.0)
+            imp_neg_end = pos + len(cue)
+            continue
         if kind == "DN":
             values.append(1.0)
         elif neg and negated is not None:
@@ -199,57 +242,67 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
             values.append(0.0)
         else:
             values.append(value)
-        pending_neg = None
-    if pending_neg is not None and not values:
-        values.append(0.0)  # a bare negator ("还没", "没") with nothing after it
+        if kind == "N" and (cue[-1] in "没不未无" or cue.endswith("没有")):
+            neg_end, last_neg = pos + len(cue), "没"  # "压根没做过": the negation scopes what follows
+    if neg_end is not None and not values and (last_neg[0] in "没未" or len(clause) - neg_end <= 3):
+        values.append(0.0)  # a bare negator ("还没", "人还没安排"); a bare 不 only at the end ("不差钱" says little)
+    if _ONLY_LOW_RE.search(clause):
+        values = [0.35]  # "老板只关心加了多少好友"
     if _ONLY_RE.search(clause) and 1.0 in values:
-        values = [0.5 if v == 1.0 else v for v in values]
+        values = [PARTLY if v == 1.0 else v for v in values]
+    if _REST_NOT_RE.search(clause):
+        values = [PARTLY]
     if _FUTURE_RE.search(clause):
         values = [v for v in values if v < 1.0] or [0.25]
     return values, hedged, vague
+
+
+def _clause_value(vs: list[float]) -> float:
+    if max(vs) >= 0.9 and min(vs) <= 0.1:
+        return PARTLY  # "有方案没执行" inside one clause
+    if max(vs) >= 0.9 and min(vs) <= 0.6:
+        return PARTLY  # "做了一半": a quantity word bounds the done
+    return sum(vs) / len(vs)
 
 
 def _clauses(text: str) -> list[_Clause]:
     out: list[_Clause] = []
     parts = [p for p in _CLAUSE_RE.split(text) if p and p.strip()]
     for part in parts:
-        # A contrast inside a clause splits it too: "有方案但没执行".
-        pieces = _CONTRAST_RE.split(part)
-        contrast_in = len(pieces) > 1
-        starts_contrast = bool(_CONTRAST_RE.match(part))
-        for k, piece in enumerate(pieces):
+        # A contrast inside a clause splits it too: "有方案但没执行"; the part after it weighs more.
+        bounds = [0] + [m.start() for m in _CONTRAST_RE.finditer(part) if m.start() > 0] + [len(part)]
+        for k in range(len(bounds) - 1):
+            piece = part[bounds[k] : bounds[k + 1]]
+            after = bool(_CONTRAST_RE.match(piece))
+            piece = _CONTRAST_RE.sub("", piece, count=1) if after else piece
             piece = piece.strip()
             if not piece:
                 continue
-            after = (contrast_in and k > 0) or (starts_contrast and k == 1) or (k == 0 and starts_contrast)
-            weight = 1.5 if after else 1.0
             values, hedged, vague = _read_clause(piece)
-            out.append(_Clause(piece, weight, values, hedged, vague))
-    # The clause before a contrast weighs less.
+            out.append(_Clause(piece, 1.5 if after else 1.0, values, hedged, vague))
     for i in range(len(out) - 1):
         if out[i + 1].weight > 1.0 and out[i].weight == 1.0:
-            out[i].weight = 0.75
+            out[i].weight = 0.75  # the clause before a contrast weighs less
     return out
 
 
-def _combine(clauses: list[_Clause]) -> float | None:
-    """One readiness fraction from the clauses' values; done here and not done there → partly."""
-    per: list[tuple[float, float]] = []
-    for c in clauses:
-        if not c.values:
-            continue
-        vs = c.values
-        if max(vs) >= 0.9 and min(vs) <= 0.1:
-            v = 0.5  # "有方案没执行" inside one clause
-        else:
-            v = sum(vs) / len(vs)
-        per.append((v, c.weight))
+def _combine(clauses: list[_Clause]) -> tuple[float | None, bool]:
+    """One readiness fraction from the clauses' values, and whether they were mixed (done here, not there)."""
+    if sum(1 for c in clauses if c.values) >= 1 and len(clauses) > 1:
+        for c in clauses:
+            if not c.values and _HAS_RE.search(c.text):
+                c.values.append(1.0)
+    per = [(_clause_value(c.values), c.weight) for c in clauses if c.values]
     if not per:
-        return None
+        return None, False
     vals = [v for v, _ in per]
-    if max(vals) >= 0.9 and min(vals) <= 0.1:
-        return 0.5
-    return sum(v * w for v, w in per) / sum(w for _, w in per)
+    if max(vals) >= 0.9 and min(vals) <= 0.6:
+        return PARTLY, True  # "A 做了，B 还没" / "A 做好了，B 还在做"
+    if max(vals) >= 0.5 and min(vals) <= 0.1:
+        return PARTLY, True  # "没有书面方案，但心里有数"
+    if max(vals) <= 0.3 and min(vals) <= 0.1:
+        return 0.0, False  # "没有书面方案，也没有负责人": nothing positive anywhere
+    return sum(v * w for v, w in per) / sum(w for _, w in per), False
 
 
 class AnswerReader:
@@ -257,14 +310,14 @@ class AnswerReader:
 
     def __init__(self, *, threshold: float = 0.5) -> None:
         self.threshold = threshold
-        self._cache: dict[str, tuple] = {}
+        self._cache: dict[Question, tuple] = {}
 
     def cue_fraction(self, text: str) -> float | None:
         """Readiness implied by general cues, 0–1, or None when there are none."""
-        return _combine(_clauses(_norm(text)))
+        return _combine(_clauses(_norm(text)))[0]
 
     def _question_data(self, question: Question) -> tuple:
-        key = question.id + "\x00" + question.text
+        key = question  # frozen, hashable: a changed rubric is a different key
         data = self._cache.get(key)
         if data is None:
             phrases = []
@@ -273,6 +326,7 @@ class AnswerReader:
                     q = _PUNCT_RE.sub("", _norm(p))
                     if q:
                         phrases.append((q, opt.level, any(n in q for n in ("没", "不", "未", "无"))))
+            phrases.sort(key=lambda x: -len(x[0]))
             grams = {o.level: [_bigrams(_norm(e)) for e in (o.label, *o.examples)] for o in question.options}
             labels = {_PUNCT_RE.sub("", _norm(o.label)): o.level for o in question.options}
             data = (phrases, grams, labels)
@@ -290,32 +344,38 @@ class AnswerReader:
         _, _, labels = self._question_data(question)
         return labels.get(compact)
 
-    def _phrase_hits(self, question: Question, t: str, clauses: list[_Clause]) -> dict[int, float]:
-        """Option phrases present in the answer and not negated, weighted by length and by their clause."""
+    def _clause_hits(self, question: Question, clause: _Clause, hits: dict[int, float]) -> None:
+        """Adds the option phrases present in the clause (and not negated) to `hits` and to the clause's values.
+
+        A phrase of a lower option that is negated ("不只是问卷", "问卷没发过") says the answer is not that option,
+        so the clause's own negation is about that thing and is dropped rather than read as "not done"."""
         phrases, _, _ = self._question_data(question)
-        hits: dict[int, float] = {}
-        for c in clauses:
-            ct = _PUNCT_RE.sub("", c.text)
-            taken: list[tuple[int, int]] = []
-            for p, level, has_neg in sorted(phrases, key=lambda x: -len(x[0])):
-                start = ct.find(p)
-                while start >= 0:
-                    end = start + len(p)
-                    if not any(s < end and start < e for s, e in taken):
-                        break
-                    start = ct.find(p, start + 1)
-                if start < 0:
-                    continue
-                end = start + len(p)
-                taken.append((start, end))
-                if not has_neg:
-                    before = ct[max(0, start - 3) : start]
-                    after = ct[end : end + 2]
-                    if re.search(r"[没未无]|不(?!少|错|同|只|仅)", before) or re.match(r"(?:还)?[没未]", after):
-                        continue  # "没有书面方案", "问卷没发过": the option's thing is absent
-                strength = min(1.0, 0.45 + len(p) / 10) * (1.2 if c.weight > 1.0 else 1.0)
-                hits[level] = max(hits.get(level, 0.0), strength)
-        return hits
+        top = question.max_level
+        ct = _PUNCT_RE.sub("", clause.text)
+        taken: list[tuple[int, int]] = []
+        phrase_values: list[float] = []
+        for p, level, has_neg in phrases:
+            start = ct.find(p)
+            while start >= 0 and any(s < start + len(p) and start < e for s, e in taken):
+                start = ct.find(p, start + 1)
+            if start < 0:
+                continue
+            end = start + len(p)
+            taken.append((start, end))
+            before = ct[max(0, start - 4) : start]
+            if has_neg:
+                if re.search(r"不是|并非|不能说|哪有|怎么会|没有什么|没什么", before):
+                    continue  # "不能说没有SOP"
+            else:
+                if re.search(r"[没未无]|不", before[-3:]) or re.match(r"(?:还|都|也|一直)?[没未]", ct[end : end + 3]):
+                    if level < top:
+                        clause.values[:] = [v for v in clause.values if v > 0.1]
+                    continue  # "没有书面方案", "问卷没发过": the option's thing is absent
+            strength = min(1.0, 0.45 + len(p) / 10) * (1.2 if clause.weight > 1.0 else 1.0)
+            hits[level] = max(hits.get(level, 0.0), strength)
+            phrase_values.append(level / top)
+        if phrase_values:  # the question's own words outweigh general cues in the same clause
+            clause.values[:] = phrase_values
 
     def read(self, question: Question, text: str) -> Reading:
         """Reads one answer to `question`."""
@@ -327,32 +387,47 @@ class AnswerReader:
             return Reading(choice, 1.0, "option chosen by number or label")
         top = question.max_level
         clauses = _clauses(t)
-        cue = _combine(clauses)
-        hits = self._phrase_hits(question, t, clauses)
+        hits: dict[int, float] = {}
+        for c in clauses:
+            self._clause_hits(question, c, hits)
+        cue, mixed = _combine(clauses)
+        if mixed:  # a split answer is not either end, whatever single phrase it contains
+            hits = {lv: (h * 0.5 if lv in (0, top) else h) for lv, h in hits.items()}
         _, grams_by_level, _ = self._question_data(question)
         grams = _bigrams(t)
-        sims = {lv: max((_similarity(grams, g) for g in gs), default=0.0) for lv, gs in grams_by_level.items()}
-        hedged = any(c.hedged for c in clauses)
+        # Small overlaps ("做了", "还没") are common to every option's examples: only the excess counts.
+        sims = {lv: max(0.0, max((_similarity(grams, g) for g in gs), default=0.0) - SIM_FLOOR)
+                for lv, gs in grams_by_level.items()}
+        # A short answer trailing off with 吧 ("有一些吧", "差不多吧") is a shrug, not a statement.
+        shrug = len(_PUNCT_RE.sub("", t)) <= 5 and t.rstrip("。.!！~～ ").endswith("吧")
+        hedged = shrug or any(c.hedged for c in clauses)
         vague = any(c.vague for c in clauses)
 
         scores: dict[int, float] = {}
         for opt in question.options:
             lv = opt.level
-            s = 1.3 * hits.get(lv, 0.0) + 1.2 * sims[lv]
-            if cue is not None:
-                s += 1.0 - abs(cue - lv / top) * 2.0
+            s = 1.0 * hits.get(lv, 0.0) + 1.2 * sims[lv]
+            if mixed and top >= 3:
+                s += 0.8 if 0 < lv < top else 0.0  # split answer, four options: a middle one, the words say which
+            elif cue is not None:
+                s += 1.0 - abs(cue - lv / top) * max(2.0, top)
             scores[lv] = s
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         (best, s1), (_, s2) = ranked[0], ranked[1]
         margin = s1 - s2
-        evidence = hits.get(best, 0.0) + sims[best] + (0.6 if cue is not None else 0.0)
+        # The cue is evidence for the level it points at, not for a level it falls between.
+        cue_ev = 0.0 if cue is None else 0.6 * max(0.0, 1.0 - abs(cue - best / top) * 3.0)
+        if mixed and top >= 3:
+            cue_ev *= 0.5  # "A 做了，B 还没" on a four-option question: which middle option is for the words to say
+        evidence = hits.get(best, 0.0) + sims[best] + cue_ev
         confidence = min(1.0, 0.6 * margin + 0.5 * min(evidence, 1.0))
         if hedged:
             confidence *= 0.55
         if vague and not hits.get(best):
             confidence *= 0.4
-        detail = f"cue={None if cue is None else round(cue, 2)} hits={ {k: round(v, 2) for k, v in hits.items()} } " \
-                 f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}"
+        detail = (f"cue={None if cue is None else round(cue, 2)}{' mixed' if mixed else ''} "
+                  f"hits={ {k: round(v, 2) for k, v in hits.items()} } "
+                  f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}")
         if confidence < self.threshold or evidence < 0.4:
             return Reading(None, confidence, f"unsure (best {best}) {detail}")
         return Reading(best, confidence, detail)

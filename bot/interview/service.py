@@ -124,7 +124,7 @@ class InterviewService:
         snap = await self._snapshot(thread_id)
         if not snap.values:
             return None
-        if snap.next or snap.values.get("done"):
+        if snap.next or (snap.values.get("done") and not snap.values.get("cancelled")):
             return self._step(thread_id, snap.values)
         return None
 
@@ -139,10 +139,15 @@ class InterviewService:
             snap = await self._snapshot(thread_id)
             if snap.values and snap.next and not fresh:
                 return self._step(thread_id, snap.values, notice=NOTICE_RESUMED)
-            initial = {
+            initial: dict[str, Any] = {
                 "index": 0, "answers": {}, "clarifying": False, "notice": "", "incoming": None, "route": "ask",
-                "done": False, "report": None, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "done": False, "report": None, "cancelled": False,
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
+            if snap.values and snap.values.get("cancelled") and not fresh:
+                # Paused with /cancel: continue where it stopped, answers kept.
+                initial.update(index=snap.values.get("index", 0), answers=snap.values.get("answers") or {},
+                               notice=NOTICE_RESUMED, started_at=snap.values.get("started_at", initial["started_at"]))
             values = await self.graph.ainvoke(initial, self._config(thread_id))
             return self._step(thread_id, values)
 
@@ -193,6 +198,14 @@ class InterviewService:
         if await self.in_progress(thread_id):
             return await self._resume(thread_id, {"kind": "restart"})
         return await self.start(thread_id, fresh=True)
+
+    async def cancel(self, thread_id: str) -> bool:
+        """Pauses the running interview (answers kept; `start` continues it). False if none was running."""
+        if not await self.in_progress(thread_id):
+            return False
+        async with self._lock(thread_id):
+            await self.graph.ainvoke(Command(resume={"kind": "cancel"}), self._config(thread_id))
+        return True
 
     async def last_report(self, thread_id: str) -> Report | None:
         """The most recent finished report of this thread."""

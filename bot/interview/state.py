@@ -21,7 +21,8 @@ class InterviewState(TypedDict, total=False):
     clarifying: bool  # the current question was asked again once after an unclear free-text answer
     notice: str  # one line to show with the next question ("已返回上一题" …); "" for none
     incoming: dict[str, Any] | None  # the user's last input, as resumed from the interrupt
-    route: Literal["ask", "advance"]  # where `interpret` sends the conversation next
+    route: Literal["ask", "advance", "end"]  # where `interpret` sends the conversation next
+    cancelled: bool  # paused with /cancel: answers kept, `start` continues from the same question
     done: bool  # the report has been built
     report: dict[str, Any] | None  # Report.to_json() of the finished interview
     last_report: dict[str, Any] | None  # the previous report, kept across /restart for /report

@@ -50,6 +50,11 @@ class Chunk:
         """What search sees: the section title carries the vocabulary of the heading into every chunk."""
         return f"{self.section_title}\n{self.text}"
 
+    @property
+    def title_text(self) -> str:
+        """The headings above the chunk (without the document title): "四、…框架 总结" says what a bare 总结 is about."""
+        return " ".join(self.heading_path[1:]) or self.section_title
+
     def metadata(self) -> dict[str, str | int]:
         """Flat metadata for Chroma."""
         return {

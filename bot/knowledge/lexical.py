@@ -1,4 +1,4 @@
-"""Chinese lexical search: jieba words with a domain dictionary and synonyms, character bigrams, BM25 (bm25s).
+"""Chinese lexical search: jieba words with a domain dictionary and synonyms, character bigrams, BM25.
 
 Three things make plain jieba BM25 work on everyday questions about the guidance:
 
@@ -19,7 +19,6 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -101,6 +100,63 @@ SYNONYM_GROUPS: dict[str, tuple[str, ...]] = {
     "立竿见影": ("马上见效", "立刻见效", "见效快", "速成", "马上", "立刻", "立即"),
     "速效药": ("见效", "马上见效", "立刻见效", "见效快", "速成", "特效药"),
     "万能药": ("灵丹妙药", "包治百病", "万灵药", "万金油"),
+    # the article's other concepts, section by section
+    "定位": ("定位不清", "没定位", "方向不明"),
+    "空心": ("内容空洞", "没内容", "内容单薄"),
+    "机制": ("制度", "规则"),
+    "价格战": ("打价格战", "拼价格", "低价竞争", "内卷"),
+    "同质化": ("千篇一律", "雷同", "没特色", "没差异"),
+    "roi": ("投入产出", "回报", "回本", "收益"),
+    "顶层设计": ("整体规划", "长远规划", "全盘规划", "全局"),
+    "战略": ("整体规划", "长远规划", "全盘规划", "全局", "长远"),
+    "广告": ("打广告", "硬广", "刷屏", "推销"),
+    "轰炸": ("刷屏", "骚扰", "狂发"),
+    "硬推": ("强推", "推销", "硬广"),
+    "业绩": ("冲业绩", "冲销量", "销售额", "营业额"),
+    "口碑": ("名声", "品牌形象", "形象", "声誉"),
+    "信任": ("反感", "厌烦", "不信任", "信任感"),
+    "烧钱": ("白花钱", "浪费钱", "打水漂", "花冤枉钱"),
+    "机械执行": ("走过场", "应付", "机械"),
+    "护城河": ("壁垒", "竞争力", "核心竞争力"),
+    "忠诚度": ("粘性", "黏性", "忠诚"),
+    "边界": ("预算", "资源有限", "能投多少"),
+    "拉新": ("新客", "获客", "引新", "新用户"),
+    "ltv": ("生命周期价值", "终身价值"),
+    "需求痛点": ("需求", "痛点", "想要什么"),
+    "购买频次": ("购买频率", "消费频次", "消费习惯"),
+    "精准": ("精准推送", "个性化", "千人千面", "定制"),
+    "一刀切": ("一样的内容", "同样的内容", "统一发"),
+    "内容规划": ("选题", "内容计划", "内容日历", "发什么"),
+    "推送频率": ("多久发一次", "频次", "频率", "发多少"),
+    "随机发内容": ("想到啥发啥", "随便发", "乱发", "没计划"),
+    "迭代": ("更新", "改进", "调整"),
+    "自有渠道": ("小程序", "app", "官网", "网站"),
+    "线下渠道": ("线下", "店里", "实体店"),
+    "优惠券": ("红包", "优惠", "折扣", "赠品", "满减"),
+    "来源": ("从哪来", "哪个渠道"),
+    "复盘": ("总结经验", "回顾"),
+    "监控": ("看数据", "盯数据", "报表"),
+    "促活": ("激活", "唤醒", "活跃起来"),
+    "起点": ("第一步", "从哪开始", "最开始", "起步"),
+    "电话回访": ("回访", "打电话", "电话"),
+    "历史购买数据": ("消费记录", "购买记录", "订单数据"),
+    "在意": ("关心", "看重", "在乎"),
+    "高价值用户": ("大客户", "vip", "核心客户", "重要客户", "优质客户"),
+    "普通用户": ("小客户", "一般客户", "普通客户"),
+    "潜力用户": ("潜在客户", "有潜力"),
+    "案例": ("别人怎么做", "参考", "借鉴"),
+    "打法": ("套路", "玩法", "做法"),
+    "弯路": ("踩坑", "走错路"),
+    "落地": ("用起来", "用上", "落到实处", "应用"),
+    "入局": ("进场", "入场", "开始做"),
+    "用户基础": ("客户基础", "粉丝基础", "基数"),
+    "跟进": ("跟单", "回复", "维护"),
+    "资金": ("钱", "经费", "费用"),
+    "奖励机制": ("奖励", "激励", "奖品"),
+    "冷启动": ("起步难", "没起色", "刚开始难"),
+    "销量": ("卖货", "成交", "出单"),
+    "长期": ("坚持", "持续", "长期主义"),
+    "马拉松": ("长跑",),
     # the text itself
     "结语": ("结论", "结尾", "收尾"),
     "总结": ("结论", "归纳", "概括", "小结", "要点", "总的来说"),
@@ -230,59 +286,60 @@ class ChineseTokenizer:
 
 
 
-@dataclass(frozen=True)
-class LexicalHit:
-    """A BM25 score for one indexed text, plus how much of the query it covered."""
-
-    index: int
-    score: float
-    coverage: float  # share of the query's IDF mass found in this text, 0–1
-
-
 class BM25Index:
-    """BM25 over pre-tokenised texts (bm25s), with document frequencies for the off-topic rule."""
+    """Okapi BM25 over pre-tokenised texts as one sparse matrix: a query is a weighted sum of its words' columns.
+
+    A query word repeated (or added again as a synonym's target) counts with its multiplicity.
+    """
 
     def __init__(self, token_lists: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.5) -> None:
-        import bm25s
+        from scipy import sparse
 
         self.size = len(token_lists)
         self.k1, self.b = k1, b
-        self._sets = [frozenset(t) for t in token_lists]
-        df: dict[str, int] = {}
-        for s in self._sets:
-            for token in s:
-                df[token] = df.get(token, 0) + 1
-        self.df = df
-        n = max(self.size, 1)
-        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        # A word no text contains weighs as much as the rarest word: it is evidence the question is elsewhere.
-        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
-        self._bm25 = bm25s.BM25(k1=k1, b=b)
-        if self.size:
-            self._bm25.index([list(t) or [""] for t in token_lists], show_progress=False)
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[int] = []
+        lengths = np.zeros(self.size, dtype=np.float64)
+        for i, tokens in enumerate(token_lists):
+            tf: dict[str, int] = {}
+            for token in tokens:
+                tf[token] = tf.get(token, 0) + 1
+            lengths[i] = len(tokens)
+            for token, n in tf.items():
+                rows.append(i)
+                cols.append(vocab.setdefault(token, len(vocab)))
+                counts.append(n)
+        self.vocab = vocab
+        n_docs = max(self.size, 1)
+        tf_arr = np.asarray(counts, dtype=np.float64)
+        row_arr = np.asarray(rows, dtype=np.int64)
+        col_arr = np.asarray(cols, dtype=np.int64)
+        self.df = np.bincount(col_arr, minlength=len(vocab)) if counts else np.zeros(0, dtype=np.int64)
+        self._idf = np.log(1 + (n_docs - self.df + 0.5) / (self.df + 0.5))
+        avg = max(float(lengths.mean()) if self.size else 0.0, 1.0)
+        weight = tf_arr * (k1 + 1) / (tf_arr + k1 * (1 - b + b * lengths[row_arr] / avg)) * self._idf[col_arr]
+        self._matrix = sparse.csc_matrix((weight, (row_arr, col_arr)), shape=(self.size, len(vocab)))
+        # A word no text contains weighs as much as the rarest word.
+        self._unknown_idf = float(np.log(1 + (n_docs + 0.5) / 0.5))
 
     def __contains__(self, token: object) -> bool:
-        return token in self.df
+        return token in self.vocab
 
     def idf(self, token: str) -> float:
         """Inverse document frequency (the unknown-word weight for words no text contains)."""
-        return self._idf.get(token, self._unknown_idf)
+        j = self.vocab.get(token)
+        return self._unknown_idf if j is None else float(self._idf[j])
 
     def scores(self, query_tokens: Iterable[str]) -> np.ndarray:
         """BM25 score of every text for the query."""
-        known = [t for t in query_tokens if t in self._idf]
-        if not self.size or not known:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
-
-    def contains(self, index: int, token: str) -> bool:
-        """Whether text `index` contains the token."""
-        return token in self._sets[index]
-
-    def coverage(self, query_tokens: Sequence[str], index: int) -> float:
-        """Share of the query's IDF mass that text `index` contains."""
-        unique = set(query_tokens)
-        total = sum(self.idf(t) for t in unique)
-        if total <= 0:
-            return 0.0
-        return sum(self.idf(t) for t in unique if t in self._sets[index]) / total
+        weights: dict[int, float] = {}
+        for token in query_tokens:
+            j = self.vocab.get(token)
+            if j is not None:
+                weights[j] = weights.get(j, 0.0) + 1.0
+        if not weights:
+            return np.zeros(self.size, dtype=np.float64)
+        cols = np.fromiter(weights, dtype=np.int64)
+        return np.asarray(self._matrix[:, cols] @ np.fromiter(weights.values(), dtype=np.float64)).ravel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.interview.report import Report
+from bot.report import section_label
 
 SECTION_NOTE = "引文均逐字摘自知识库中的指导文章，括号内为章节编号。"
 
@@ -44,7 +45,7 @@ def report_markdown(report: Report, *, max_gaps: int | None = None) -> str:
         lines.append(f"- **为什么重要**：{g.why}（见 {g.why_section}）")
         lines.append(f"- **该做的前置工作**：{g.todo}")
         if g.quote:
-            lines.append(f"- **指导原文**（{g.quote_section}「{g.quote_title}」，知识库 {g.kb_version}）：")
+            lines.append(f"- **指导原文**（「{section_label(g.quote_section, g.quote_title)}」，知识库 {g.kb_version}）：")
             lines.append("")
             lines.append(f"  > {g.quote}")
         lines.append("")
@@ -53,7 +54,7 @@ def report_markdown(report: Report, *, max_gaps: int | None = None) -> str:
         lines.append("")
         lines.append(f"> {report.closing_quote}")
         lines.append(">")
-        lines.append(f"> —— {report.closing_section}「{report.closing_title}」")
+        lines.append(f"> ——「{section_label(report.closing_section, report.closing_title)}」")
         lines.append("")
     if max_gaps is None:
         lines.append("## 全部回答")

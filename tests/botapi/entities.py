@@ -137,9 +137,7 @@ def _decode_html_entity(src: str, i: int, *, strict: bool) -> tuple[str | None, 
         if name in _NAMED_ENTITIES:
             return _NAMED_ENTITIES[name], m.end()
         if strict and m.group(2):
-            raise EntityParseError(
-                f'Unsupported HTML entity "&{name};" at byte offset {_byte_offset(src, i)}'
-            )
+            raise EntityParseError(f'Unsupported HTML entity "&{name};" at byte offset {_byte_offset(src, i)}')
     return None, i
 
 
@@ -193,14 +191,10 @@ def parse_html(src: str, *, strict_entities: bool = True) -> ParsedText:
             raise EntityParseError(f"Unclosed start tag at byte offset {_byte_offset(src, begin)}")
         tag = src[i + 1 : j].lower()
         if tag not in _HTML_TAGS:
-            raise EntityParseError(
-                f'Unsupported start tag "{tag}" at byte offset {_byte_offset(src, begin)}'
-            )
+            raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {_byte_offset(src, begin)}')
         attrs, i = _parse_attributes(src, j, tag, begin)
         if tag == "span" and attrs.get("class") != "tg-spoiler":
-            raise EntityParseError(
-                f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(src, begin)}'
-            )
+            raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(src, begin)}')
         if tag == "tg-emoji" and not attrs.get("emoji-id", "").isdigit():
             raise EntityParseError(
                 f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {_byte_offset(src, begin)}'
@@ -218,9 +212,7 @@ def _parse_attributes(src: str, i: int, tag: str, begin: int) -> tuple[dict[str,
     attrs: dict[str, str] = {}
 
     def unclosed() -> EntityParseError:
-        return EntityParseError(
-            f'Unclosed start tag "{tag}" at byte offset {_byte_offset(src, begin)}'
-        )
+        return EntityParseError(f'Unclosed start tag "{tag}" at byte offset {_byte_offset(src, begin)}')
 
     while True:
         while i < n and src[i].isspace():
@@ -234,9 +226,7 @@ def _parse_attributes(src: str, i: int, tag: str, begin: int) -> tuple[dict[str,
             i += 1
         name = src[name_start:i].lower()
         if not name:
-            raise EntityParseError(
-                f'Empty attribute name in the tag "{tag}" at byte offset {_byte_offset(src, begin)}'
-            )
+            raise EntityParseError(f'Empty attribute name in the tag "{tag}" at byte offset {_byte_offset(src, begin)}')
         while i < n and src[i].isspace():
             i += 1
         if i >= n:
@@ -271,9 +261,7 @@ def _parse_attributes(src: str, i: int, tag: str, begin: int) -> tuple[dict[str,
             while i < n and (src[i].isalnum() or src[i] in ".-_"):
                 i += 1
             if i < n and not (src[i].isspace() or src[i] == ">"):
-                raise EntityParseError(
-                    f"Unexpected end of name token at byte offset {_byte_offset(src, value_start)}"
-                )
+                raise EntityParseError(f"Unexpected end of name token at byte offset {_byte_offset(src, value_start)}")
             attrs[name] = src[value_start:i]
 
 
@@ -298,8 +286,7 @@ def _close_tag(
     top = stack[-1]
     if name and name != top.tag:
         raise EntityParseError(
-            f"Unmatched end tag at byte offset {_byte_offset(src, begin)}, "
-            f'expected "</{top.tag}>", found "</{name}>"'
+            f'Unmatched end tag at byte offset {_byte_offset(src, begin)}, expected "</{top.tag}>", found "</{name}>"'
         )
     stack.pop()
     length = u16 - top.start
@@ -310,16 +297,12 @@ def _close_tag(
                 # <pre><code class="language-x">...</code></pre> becomes one pre entity
                 for k in range(len(entities) - 1, -1, -1):
                     inner = entities[k]
-                    if (
-                        inner["type"] == "code"
-                        and inner["offset"] == top.start
-                        and inner["length"] == length
-                    ):
+                    if inner["type"] == "code" and inner["offset"] == top.start and inner["length"] == length:
                         if "language" in inner:
                             entity["language"] = inner["language"]
                         del entities[k]
                         break
-            entities.append(entity)
+            entities.append({"type": entity.pop("type"), **entity})
     return j + 1
 
 
@@ -410,9 +393,7 @@ def parse_markdown_v2(src: str) -> ParsedText:
             entities.append(entity)
 
     def reserved(ch: str) -> EntityParseError:
-        return EntityParseError(
-            f"Character '{ch}' is reserved and must be escaped with the preceding '\\'"
-        )
+        return EntityParseError(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
 
     def end_quote() -> None:
         nonlocal quote_start
@@ -543,9 +524,7 @@ def parse_markdown_v2(src: str) -> ParsedText:
 
     if stack:
         item = stack[-1]
-        raise EntityParseError(
-            f"Can't find end of {_MDV2_NAMES[item.kind]} entity at byte offset {item.byte_offset}"
-        )
+        raise EntityParseError(f"Can't find end of {_MDV2_NAMES[item.kind]} entity at byte offset {item.byte_offset}")
     end_quote()
     return ParsedText("".join(out), _sort_entities(entities))
 
@@ -583,9 +562,7 @@ def parse_markdown(src: str) -> ParsedText:
         u16 += utf16_len(chunk)
 
     def missing_end(at: int) -> EntityParseError:
-        return EntityParseError(
-            f"Can't find end of the entity starting at byte offset {_byte_offset(src, at)}"
-        )
+        return EntityParseError(f"Can't find end of the entity starting at byte offset {_byte_offset(src, at)}")
 
     while i < n:
         c = src[i]
@@ -645,9 +622,7 @@ def parse_markdown(src: str) -> ParsedText:
                 url = src[end + 2 : close_paren]
                 emit(text)
                 if url and u16 > start:
-                    entities.append(
-                        {"type": "text_link", "offset": start, "length": u16 - start, "url": url}
-                    )
+                    entities.append({"type": "text_link", "offset": start, "length": u16 - start, "url": url})
                 i = close_paren + 1
             else:
                 emit("[" + text + "]")

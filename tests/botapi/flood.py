@@ -120,9 +120,7 @@ class FloodControl:
         ``methods``) fail with 429 and ``retry_after``."""
         if count <= 0:
             return
-        self._forced.append(
-            _Forced(count, max(1, int(retry_after)), chat_id, frozenset(methods) if methods else None)
-        )
+        self._forced.append(_Forced(count, max(1, int(retry_after)), chat_id, frozenset(methods) if methods else None))
 
     @property
     def forced_remaining(self) -> int:
@@ -175,9 +173,7 @@ class FloodControl:
             bucket = self._buckets.get(chat_id)
             if bucket is None:
                 bucket = self._buckets[chat_id] = _Bucket(float(lim.private_burst), now)
-            bucket.tokens = min(
-                float(lim.private_burst), bucket.tokens + (now - bucket.stamp) * lim.private_rate
-            )
+            bucket.tokens = min(float(lim.private_burst), bucket.tokens + (now - bucket.stamp) * lim.private_rate)
             bucket.stamp = now
             if bucket.tokens < 1.0:
                 waits.append((1.0 - bucket.tokens) / lim.private_rate)

@@ -165,9 +165,7 @@ class SentMessage:
         """Texts of all inline buttons, row by row."""
         return [b.text for b in self.flat_buttons]
 
-    def find_button(
-        self, which: str | int | None = None, *, callback_data: str | None = None
-    ) -> dict[str, Any]:
+    def find_button(self, which: str | int | None = None, *, callback_data: str | None = None) -> dict[str, Any]:
         """Return the raw button dict chosen by text (exact, else unique substring), flat index
         or ``callback_data``; raise ``LookupError`` listing the buttons if there is none."""
         raw_buttons = [b for row in (self.reply_markup or {}).get("inline_keyboard") or [] for b in row]

@@ -20,6 +20,7 @@ plain synchronous calls that enqueue updates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import itertools
@@ -32,7 +33,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -76,9 +77,7 @@ ERR_CAPTION_TOO_LONG = "Bad Request: message caption is too long"
 ERR_PARSE_ENTITIES = "Bad Request: can't parse entities: "
 ERR_PARSE_MODE = "Bad Request: unsupported parse_mode"
 ERR_BUTTON_DATA = "Bad Request: BUTTON_DATA_INVALID"
-ERR_TEXT_BUTTONS = (
-    "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
-)
+ERR_TEXT_BUTTONS = "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
 ERR_MARKUP_TOO_LONG = "Bad Request: reply markup is too long"
 ERR_MARKUP_JSON = "Bad Request: can't parse reply keyboard markup JSON object"
 ERR_NOT_MODIFIED = (
@@ -93,9 +92,7 @@ ERR_CANT_DELETE = "Bad Request: message can't be deleted"
 ERR_NO_TEXT_TO_EDIT = "Bad Request: there is no text in the message to edit"
 ERR_NO_CAPTION_TO_EDIT = "Bad Request: there is no caption in the message to edit"
 ERR_MESSAGE_ID_EMPTY = "Bad Request: message identifier is not specified"
-ERR_QUERY_TOO_OLD = (
-    "Bad Request: query is too old and response timeout expired or query ID is invalid"
-)
+ERR_QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 ERR_ANSWER_TOO_LONG = "Bad Request: MESSAGE_TOO_LONG"
 ERR_FILE_TOO_BIG = "Bad Request: file is too big"
 ERR_FILE_EMPTY = "Bad Request: file must be non-empty"
@@ -109,12 +106,9 @@ ERR_TOO_MANY_COMMANDS = "Bad Request: BOT_COMMANDS_TOO_MUCH"
 ERR_SECRET_CHARS = "Bad Request: secret token contains unallowed characters"
 ERR_WEBHOOK_HTTPS = "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
 ERR_CONFLICT_WEBHOOK = (
-    "Conflict: can't use getUpdates method while webhook is active; "
-    "use deleteWebhook to delete the webhook first"
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
-ERR_CONFLICT_POLL = (
-    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
-)
+ERR_CONFLICT_POLL = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 ERR_USER_NOT_FOUND = "Bad Request: user not found"
 ERR_NO_ADMINS_PRIVATE = "Bad Request: there are no administrators in the private chat"
 ERR_CHAT_ACTION = "Bad Request: wrong parameter action in request"
@@ -199,7 +193,7 @@ _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s
 _BOT_COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
-MessageRef = Union[int, SentMessage, dict]
+MessageRef = int | SentMessage | dict
 
 
 # --------------------------------------------------------------------------- request params
@@ -454,9 +448,7 @@ class SimUser:
     ) -> dict[str, Any]:
         """Send a document (``chat=None`` = private chat); returns the ``Message`` dict whose
         ``document.file_id`` the bot can pass to getFile."""
-        stored = self.server._store_file(
-            data, filename=filename, mime_type=mime_type, kind="document", by_bot=False
-        )
+        stored = self.server._store_file(data, filename=filename, mime_type=mime_type, kind="document", by_bot=False)
         return self.server._user_message(
             self, chat, document=stored, caption=caption, reply_to=reply_to, thread_id=thread_id
         )
@@ -473,9 +465,7 @@ class SimUser:
         thread_id: int | None = None,
     ) -> dict[str, Any]:
         """Send a photo (bytes are not checked); returns the ``Message`` dict."""
-        stored = self.server._store_file(
-            data, filename=None, mime_type="image/jpeg", kind="photo", by_bot=False
-        )
+        stored = self.server._store_file(data, filename=None, mime_type="image/jpeg", kind="photo", by_bot=False)
         stored.width, stored.height = width, height
         return self.server._user_message(
             self, chat, photo=stored, caption=caption, reply_to=reply_to, thread_id=thread_id
@@ -607,7 +597,7 @@ class BotAPIServer:
         self._chats: dict[int, _Chat] = {}
         self._files_by_path: dict[str, StoredFile] = {}
         self._pending: list[dict[str, Any]] = []
-        self._delivered: set[int] = set()
+        self.fetched_update_ids: set[int] = set()  # updates handed to the bot at least once
         self._allowed_updates: list[str] | None = None
         self._poll: _Poll | None = None
         self._webhook: _Webhook | None = None
@@ -712,10 +702,8 @@ class BotAPIServer:
         self._webhook_wake.set()
         if self._webhook_task is not None:
             self._webhook_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._webhook_task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
             self._webhook_task = None
         if self._http is not None:
             await self._http.close()
@@ -940,6 +928,16 @@ class BotAPIServer:
         """The webhook url, if set."""
         return self._webhook.url if self._webhook else None
 
+    @property
+    def webhook_last_error(self) -> str | None:
+        """The last delivery error of the current webhook (as in getWebhookInfo)."""
+        return self._webhook.last_error_message if self._webhook else None
+
+    @property
+    def polling(self) -> bool:
+        """Whether a getUpdates long poll is currently waiting."""
+        return self._poll is not None
+
     def assert_no_errors(
         self,
         *,
@@ -1010,13 +1008,9 @@ class BotAPIServer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 what = description or getattr(condition, "__name__", "condition")
-                raise AssertionError(
-                    f"timed out after {timeout:g}s waiting for {what}\n{self.describe(chat_id)}"
-                )
-            try:
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{self.describe(chat_id)}")
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=min(remaining, self.poll_interval))
-            except asyncio.TimeoutError:
-                pass
 
     async def wait_for_message(
         self,
@@ -1252,9 +1246,7 @@ class BotAPIServer:
                 raise ApiError(403, ERR_CANT_INITIATE)
         if chat is None:
             raise ApiError(400, ERR_CHAT_NOT_FOUND)
-        if for_writing:
-            self._check_can_write(chat)
-        elif chat.is_group and chat.bot_status in ("kicked", "left"):
+        if for_writing or chat.is_group and chat.bot_status in ("kicked", "left"):
             self._check_can_write(chat)
         return chat
 
@@ -1326,7 +1318,9 @@ class BotAPIServer:
         if "keyboard" in markup:
             rows = markup["keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise ApiError(400, 'Bad Request: field "keyboard" of the ReplyKeyboardMarkup must be an Array of Arrays')
+                raise ApiError(
+                    400, 'Bad Request: field "keyboard" of the ReplyKeyboardMarkup must be an Array of Arrays'
+                )
             if sum(map(len, rows)) > 300:
                 raise ApiError(400, ERR_MARKUP_TOO_LONG)
             return markup
@@ -1681,15 +1675,13 @@ class BotAPIServer:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(poll.wake.wait(), timeout=remaining)
-                except asyncio.TimeoutError:
-                    pass
         finally:
             if self._poll is poll:
                 self._poll = None
         batch = self._pending[:limit]
-        self._delivered.update(u["update_id"] for u in batch)
+        self.fetched_update_ids.update(u["update_id"] for u in batch)
         return batch
 
     async def _m_set_webhook(self, params: Params) -> bool:
@@ -1761,15 +1753,13 @@ class BotAPIServer:
                 delay = self.webhook_retry_delay
                 if self._pending and self._pending[0] is update:
                     self._pending.pop(0)
-                self._delivered.add(update["update_id"])
+                self.fetched_update_ids.add(update["update_id"])
                 self._notify()
             else:
                 self._notify()
                 self._webhook_wake.clear()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._webhook_wake.wait(), timeout=delay)
-                except asyncio.TimeoutError:
-                    pass
                 delay = min(delay * 2, 2.0)
 
     async def _post_webhook(self, hook: _Webhook, update: dict[str, Any]) -> bool:
@@ -1789,7 +1779,7 @@ class BotAPIServer:
                     hook.last_error_date = int(time.time())
                     hook.last_error_message = f"Wrong response from the webhook: {response.status} {response.reason}"
                     return False
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             hook.last_error_date = int(time.time())
             hook.last_error_message = f"Connection failed: {exc.__class__.__name__}: {exc}"
             return False
@@ -1813,7 +1803,14 @@ class BotAPIServer:
         thread_id = self._resolve_thread(params, chat, reply)
         self._flood_check("sendMessage", chat)
         return self._commit_bot_message(
-            chat, kind="text", raw_text=raw, parsed=parsed, params=params, markup=markup, reply=reply, thread_id=thread_id
+            chat,
+            kind="text",
+            raw_text=raw,
+            parsed=parsed,
+            params=params,
+            markup=markup,
+            reply=reply,
+            thread_id=thread_id,
         )
 
     async def _m_edit_message_text(self, params: Params) -> dict[str, Any]:
@@ -1826,7 +1823,9 @@ class BotAPIServer:
         if parsed.text == sent.text and parsed.entities == sent.entities and markup == _inline(sent.reply_markup):
             raise ApiError(400, ERR_NOT_MODIFIED)
         self._flood_check("editMessageText", chat)
-        return self._apply_edit(sent, parsed=parsed, raw_text=raw, markup=markup, parse_mode=params.get_str("parse_mode"))
+        return self._apply_edit(
+            sent, parsed=parsed, raw_text=raw, markup=markup, parse_mode=params.get_str("parse_mode")
+        )
 
     async def _m_edit_message_caption(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
@@ -1838,7 +1837,9 @@ class BotAPIServer:
         if parsed.text == sent.text and parsed.entities == sent.entities and markup == _inline(sent.reply_markup):
             raise ApiError(400, ERR_NOT_MODIFIED)
         self._flood_check("editMessageCaption", chat)
-        return self._apply_edit(sent, parsed=parsed, raw_text=raw, markup=markup, parse_mode=params.get_str("parse_mode"))
+        return self._apply_edit(
+            sent, parsed=parsed, raw_text=raw, markup=markup, parse_mode=params.get_str("parse_mode")
+        )
 
     async def _m_edit_message_reply_markup(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
@@ -2205,7 +2206,9 @@ class BotAPIServer:
             "id": query_id,
             "from": user.to_dict(),
             "chat_instance": str(int(hashlib.sha1(str(chat_id).encode()).hexdigest()[:15], 16)),
-            "message": dict(message) if message is not None else {"chat": chat.to_dict(), "message_id": message_id, "date": 0},
+            "message": dict(message)
+            if message is not None
+            else {"chat": chat.to_dict(), "message_id": message_id, "date": 0},
         }
         if data is not None:
             payload["data"] = data

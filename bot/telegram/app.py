@@ -1,0 +1,111 @@
+"""Builds the dispatcher and runs the bot: long polling, or a webhook when WEBHOOK_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand
+
+from bot.config import Settings
+from bot.telegram.middlewares import RetryMiddleware
+from bot.telegram.routers import ask, common, errors, interview, reports
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = [
+    ("start", "开始使用"), ("diagnose", "开始或继续准备度诊断"), ("back", "上一题"), ("skip", "跳过当前题"),
+    ("restart", "重新开始诊断"), ("cancel", "暂停诊断"), ("report", "查看最近的报告"),
+    ("export", "导出完整报告（Markdown/JSON）"), ("ask", "向指导文章提问"), ("help", "帮助"),
+]
+
+
+def build_dispatcher(**services: Any) -> Dispatcher:
+    """The dispatcher with every router; services reach handlers by parameter name."""
+    dp = Dispatcher(question_messages={}, **services)
+    dp.include_routers(common.router, interview.router, reports.router, ask.router, errors.router)
+    return dp
+
+
+def build_bot(settings: Settings) -> Bot:
+    """A Bot on the configured Bot API server, with the retry middleware and HTML parse mode."""
+    assert settings.bot_token is not None  # checked by the caller
+    api = TelegramAPIServer.from_base(settings.bot_api_base) if settings.bot_api_base else None
+    session = AiohttpSession(api=api) if api else AiohttpSession()
+    session.middleware(RetryMiddleware())
+    return Bot(settings.bot_token.get_secret_value(), session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+
+
+async def _warm_up(knowledge: Any) -> None:
+    """Loads jieba, the index and the embedding model in the background, after the bot is answering."""
+    try:
+        await asyncio.to_thread(knowledge.warm_up)
+        embeddings = knowledge.store.embeddings
+        if hasattr(embeddings, "warm_up"):
+            await asyncio.to_thread(embeddings.warm_up)
+        logger.info("knowledge base warmed up")
+    except Exception:  # noqa: BLE001 - warm-up is an optimisation; queries load on demand
+        logger.exception("warm-up failed")
+
+
+async def run_telegram(settings: Settings) -> int:
+    """Runs the bot until SIGINT/SIGTERM; closes the checkpointer and the session on the way out."""
+    from bot.wiring import build_knowledge, build_rubric, open_interview
+
+    knowledge = build_knowledge(settings)
+    rubric = build_rubric(settings)
+    bot = build_bot(settings)
+    async with open_interview(settings, knowledge=knowledge, rubric=rubric) as service:
+        dp = build_dispatcher(interview=service, knowledge=knowledge, settings=settings)
+        await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
+        warm = asyncio.create_task(_warm_up(knowledge))
+        try:
+            if settings.webhook_url:
+                await _serve_webhook(dp, bot, settings)
+            else:
+                await bot.delete_webhook(drop_pending_updates=False)
+                logger.info("polling %s", settings.bot_api_base or "api.telegram.org")
+                await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
+        finally:
+            warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm
+            await bot.session.close()
+    return 0
+
+
+async def _serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
+    """Serves the webhook with aiohttp until SIGTERM/SIGINT."""
+    import signal
+    from urllib.parse import urlparse
+
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    app = web.Application()
+    path = urlparse(settings.webhook_url or "").path or "/webhook"
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    setup_application(app, dp, bot=bot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    await bot.set_webhook(settings.webhook_url or "", secret_token=secret)
+    logger.info("webhook on %s:%s%s", settings.webhook_host, settings.webhook_port, path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,80 @@
+"""Shows interview steps and reports in a chat (sending, editing in place, splitting, the radar chart)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
+
+from bot.interview.report import Report
+from bot.interview.service import QuestionStep, Step
+from bot.report.chart import radar_png
+from bot.report.markdown import report_json, report_markdown
+from bot.telegram.keyboards import after_report_keyboard, question_keyboard
+from bot.telegram.render import CAPTION_LIMIT, clip, esc, question_html, report_html, split_message
+
+logger = logging.getLogger(__name__)
+
+
+def thread_of(chat_id: int) -> str:
+    """The interview thread of a private chat."""
+    return f"chat:{chat_id}"
+
+
+async def safe_edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> bool:
+    """Edits a bot message; False when it cannot be edited (gone, too old). 'Not modified' counts as done."""
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as e:
+        if "message is not modified" in e.message:
+            return True
+        logger.info("could not edit message %s: %s", message.message_id, e.message)
+        return False
+    return True
+
+
+async def send_step(bot: Bot, chat_id: int, step: Step, *, edit: Message | None = None,
+                    thread_id: int | None = None) -> Message | None:
+    """Shows a question (editing `edit` in place when given) or the finished report."""
+    if isinstance(step, QuestionStep):
+        text = question_html(step)
+        markup = question_keyboard(step.question, first=step.index == 0)
+        if edit is not None and await safe_edit(edit, text, markup):
+            return edit
+        return await bot.send_message(chat_id, text, reply_markup=markup, message_thread_id=thread_id)
+    if edit is not None:
+        await safe_edit(edit, f"✅ 全部 {len(step.report.answers)} 题已完成，报告如下：", None)
+    await send_report(bot, chat_id, step.report, notice=step.notice, thread_id=thread_id)
+    return None
+
+
+async def send_report(bot: Bot, chat_id: int, report: Report, *, notice: str = "",
+                      thread_id: int | None = None) -> None:
+    """The report as ≤ 4096-character messages, then the radar chart."""
+    body = report_html(report)
+    if notice:
+        body = f"<i>{esc(notice)}</i>\n\n{body}"
+    parts = split_message(body)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        await bot.send_message(chat_id, part, reply_markup=after_report_keyboard() if last else None,
+                               message_thread_id=thread_id)
+    png = await asyncio.to_thread(
+        radar_png, [d.title for d in report.dimensions], [d.score for d in report.dimensions],
+        title=f"{report.title}（{report.verdict_label}）",
+    )
+    caption = clip(f"各维度得分（0–100）· 结论：{report.verdict_label} · 综合 {report.overall:.0f}", CAPTION_LIMIT)
+    await bot.send_photo(chat_id, BufferedInputFile(png, filename="radar.png"), caption=esc(caption),
+                         message_thread_id=thread_id)
+
+
+async def send_export(bot: Bot, chat_id: int, report: Report, *, thread_id: int | None = None) -> None:
+    """The full report as Markdown and JSON documents."""
+    stamp = report.created_at[:10]
+    await bot.send_document(chat_id, BufferedInputFile(report_markdown(report).encode(), f"report-{stamp}.md"),
+                            caption="完整报告（Markdown）", message_thread_id=thread_id)
+    await bot.send_document(chat_id, BufferedInputFile(report_json(report).encode(), f"report-{stamp}.json"),
+                            caption="完整报告（JSON）", message_thread_id=thread_id)

@@ -1,0 +1,139 @@
+"""Telegram HTML: escaping and ≤ 4096-character splitting in one place, and the bot's message templates.
+
+Every string that came from a user or a document goes through `esc`; templates only use Telegram's tag set.
+"""
+
+from __future__ import annotations
+
+import html as std_html
+import re
+from collections.abc import Sequence
+
+from aiogram import html
+
+from bot.interview.report import Report
+from bot.interview.service import QuestionStep
+from bot.knowledge.search import Passage
+from bot.report import section_label
+
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CHAT_GAPS = 5
+_TAG_RE = re.compile(r"<[^>]+>")
+
+
+def esc(text: object) -> str:
+    """Escapes user- or document-derived text for HTML parse mode."""
+    return html.quote(str(text))
+
+
+def visible_length(html_text: str) -> int:
+    """Length Telegram counts: tags removed, entities decoded, in UTF-16 code units."""
+    plain = std_html.unescape(_TAG_RE.sub("", html_text))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def clip(text: str, limit: int) -> str:
+    """Plain text cut to `limit` characters with an ellipsis (before escaping)."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def _hard_split(paragraph: str, limit: int) -> list[str]:
+    """Splits one over-long paragraph: drops its tags and cuts the plain text (never inside an entity)."""
+    plain = std_html.unescape(_TAG_RE.sub("", paragraph))
+    out, current = [], ""
+    for ch in plain:
+        if visible_length(current + ch) > limit:
+            out.append(esc(current))
+            current = ""
+        current += ch
+    if current:
+        out.append(esc(current))
+    return out
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Splits HTML on paragraph boundaries into messages of at most `limit` visible characters."""
+    parts: list[str] = []
+    current = ""
+    for paragraph in text.split("\n\n"):
+        if visible_length(paragraph) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.extend(_hard_split(paragraph, limit))
+            continue
+        candidate = f"{current}\n\n{paragraph}" if current else paragraph
+        if visible_length(candidate) > limit:
+            parts.append(current)
+            current = paragraph
+        else:
+            current = candidate
+    if current.strip():
+        parts.append(current)
+    return [p for p in parts if p.strip()]
+
+
+def question_html(step: QuestionStep) -> str:
+    """A question message: progress and section, the question, a hint, and any notice."""
+    lines = []
+    if step.notice:
+        lines.append(f"<i>{esc(step.notice)}</i>\n")
+    lines.append(f"<b>{esc(step.progress)}</b>")
+    lines.append("")
+    lines.append(esc(step.question.text))
+    if step.previous is not None:
+        prev = step.previous.get("text") or "跳过"
+        lines.append("")
+        lines.append(f"之前的回答：{esc(clip(str(prev), 200))}")
+    lines.append("")
+    lines.append("<i>点选最接近的选项，或直接用文字描述你们的情况。</i>")
+    return "\n".join(lines)
+
+
+def answered_html(step: QuestionStep, answer_text: str) -> str:
+    """What a question message becomes once answered by free text (buttons removed)."""
+    return f"<b>{esc(step.progress)}</b>\n\n{esc(step.question.text)}\n\n✅ {esc(clip(answer_text, 300))}"
+
+
+def report_html(report: Report, *, max_gaps: int = CHAT_GAPS) -> str:
+    """The report for a chat: verdict, scores, risks, top gaps with verbatim citations, chapter 7's advice."""
+    icon = {"ready": "🟢", "partly": "🟡", "not_ready": "🔴"}[report.verdict]
+    out = [f"{icon} <b>诊断结论：{esc(report.verdict_label)}</b>（综合 {report.overall:.0f}/100）"]
+    out.append("\n".join(["<b>各维度得分</b>"] + [
+        f"• {esc(d.title)}（{esc(d.section)}）：{d.score:.0f}" for d in report.dimensions
+    ]))
+    risks = report.triggered_risks
+    if risks:
+        out.append("\n".join(["<b>⚠️ 风险信号</b>"] + [f"• {esc(r.title)}（{esc(r.section)}）" for r in risks]))
+    gaps = report.gaps[:max_gaps]
+    if gaps:
+        out.append(f"<b>最需要补上的前置工作（前 {len(gaps)} 项，共 {len(report.gaps)} 项）</b>")
+    for i, g in enumerate(gaps, 1):
+        block = [f"<b>{i}. {esc(g.missing)}</b>（{esc(g.severity_label)}）",
+                 f"为什么重要：{esc(g.why)}（{esc(g.why_section)}）",
+                 f"该做什么：{esc(g.todo)}"]
+        if g.quote:
+            block.append(f"<blockquote>{esc(g.quote)}\n——「{esc(section_label(g.quote_section, g.quote_title))}」"
+                         f" · 知识库 {esc(g.kb_version)}</blockquote>")
+        out.append("\n".join(block))
+    if not report.gaps:
+        out.append("没有发现明显缺口。")
+    if report.closing_quote:
+        out.append(f"<blockquote>{esc(report.closing_quote)}\n——"
+                   f"「{esc(section_label(report.closing_section, report.closing_title))}」</blockquote>")
+    out.append("发送 /export 获取完整报告（Markdown 与 JSON），/restart 重新诊断。")
+    return "\n\n".join(out)
+
+
+def passages_html(query: str, passages: Sequence[Passage]) -> str:
+    """An answer grounded in the guidance: the most relevant passages with section ids."""
+    out = [f"关于「{esc(clip(query, 80))}」，指导文章中最相关的内容："]
+    for p in passages:
+        out.append(f"<b>「{esc(section_label(p.section, p.title))}」</b>\n<blockquote>{esc(p.text)}</blockquote>")
+    out.append("想知道你们公司是否准备好了？发送 /diagnose 开始诊断。")
+    return "\n\n".join(out)
+
+
+NOT_COVERED = ("抱歉，指导文章没有涉及这个问题。我可以回答关于私域运营前置工作的问题，"
+               "例如：“为什么要先做用户画像？”“启动私域前要准备什么？”，或发送 /diagnose 做一次准备度诊断。")

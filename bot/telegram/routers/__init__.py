@@ -1,0 +1,1 @@
+"""One router per user flow; `bot.telegram.app` composes them."""

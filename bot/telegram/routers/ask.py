@@ -1,0 +1,55 @@
+"""/ask and any other private message: an answer grounded in the guidance, or a polite refusal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.knowledge.search import KnowledgeBase
+from bot.telegram.render import NOT_COVERED, passages_html, split_message
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+MAX_QUERY = 500
+
+
+async def answer_question(message: Message, knowledge: KnowledgeBase, query: str) -> None:
+    """Searches the guidance and replies with the passages (or says it is not covered)."""
+    query = query.strip()[:MAX_QUERY]
+    passages = await asyncio.to_thread(knowledge.search, query, k=3)
+    if not passages:
+        await message.answer(NOT_COVERED)
+        return
+    for part in split_message(passages_html(query, passages)):
+        await message.answer(part)
+
+
+@router.message(Command("ask"))
+async def ask_command(message: Message, command: CommandObject, knowledge: KnowledgeBase) -> None:
+    """/ask <question>."""
+    if not command.args:
+        await message.answer("请在 /ask 后面写上你的问题，例如：/ask 为什么要先做用户分层？")
+        return
+    await answer_question(message, knowledge, command.args)
+
+
+@router.message(F.text, ~F.text.startswith("/"))
+async def free_question(message: Message, knowledge: KnowledgeBase) -> None:
+    """Any message outside an interview is a question about the guidance."""
+    await answer_question(message, knowledge, message.text or "")
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message) -> None:
+    """An unknown command."""
+    await message.answer("不认识这个命令。发送 /help 查看可用命令。")
+
+
+@router.message()
+async def other_message(message: Message) -> None:
+    """Stickers, photos, files from non-admins…"""
+    await message.answer("我只能处理文字消息。发送 /diagnose 开始诊断，或直接用文字提问。")

@@ -1,0 +1,52 @@
+"""/start, /help and /cancel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+
+from bot.interview.service import InterviewService
+from bot.telegram.flow import thread_of
+from bot.telegram.keyboards import start_keyboard
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+WELCOME = (
+    "你好！我是<b>私域启动准备度诊断</b>助手。\n\n"
+    "90% 的企业私域失败，不是工具不够好，而是前置工作没做到位。我会用约 20 道题（5–8 分钟）"
+    "评估你们在战略目标、用户洞察、调研、内容触点、渠道、组织流程和心态上的准备情况，"
+    "给出结论，并针对每个缺口引用指导文章中对应的原文和章节。\n\n"
+    "也可以直接问我关于私域前置工作的问题。"
+)
+HELP = (
+    "<b>命令</b>\n"
+    "/diagnose 开始或继续诊断\n/back 上一题\n/skip 跳过当前题\n/restart 重新开始\n/cancel 暂停诊断（进度保留）\n"
+    "/report 再看一次最近的报告\n/export 导出完整报告（Markdown 与 JSON）\n/ask 问题 —— 从指导文章中找答案\n"
+    "/help 帮助\n\n"
+    "答题时可以点按钮，也可以直接用文字描述，例如“还没开始”“做了一部分”“已完成，有负责人，每月复盘”。\n\n"
+    "<b>数据</b>：我保存你的回答、诊断进度和报告（在本机的数据目录中），用于继续未完成的诊断和再次查看报告；"
+    "不会发送给任何第三方。"
+)
+
+
+@router.message(CommandStart())
+async def start_command(message: Message) -> None:
+    """Says what the bot does and offers a button to begin."""
+    await message.answer(WELCOME, reply_markup=start_keyboard())
+
+
+@router.message(Command("help"))
+async def help_command(message: Message) -> None:
+    """Lists the commands."""
+    await message.answer(HELP)
+
+
+@router.message(Command("cancel"))
+async def cancel_command(message: Message, interview: InterviewService) -> None:
+    """Pauses the running interview."""
+    if await interview.cancel(thread_of(message.chat.id)):
+        await message.answer("已暂停诊断，回答都已保存。发送 /diagnose 从暂停处继续，/restart 重新开始。")
+    else:
+        await message.answer("当前没有进行中的诊断。发送 /diagnose 开始。")

@@ -1,0 +1,183 @@
+"""The private-chat interview: /diagnose, /back, /skip, /restart, option buttons and free-text answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, Filter
+from aiogram.types import CallbackQuery, Message
+
+from bot.errors import InterviewError
+from bot.interview.service import InterviewService, NoInterview, QuestionStep, StaleAction
+from bot.telegram.callbacks import AnswerCb, NavCb
+from bot.telegram.flow import safe_edit, send_step, thread_of
+from bot.telegram.render import answered_html
+
+logger = logging.getLogger(__name__)
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+router.callback_query.filter(F.message.chat.type == "private")
+
+STALE = "这个按钮已失效（题目已更新），请回答最新的问题。"
+NO_INTERVIEW = "当前没有进行中的诊断，发送 /diagnose 开始。"
+
+
+class InInterview(Filter):
+    """Passes when this private chat has a question waiting for an answer."""
+
+    async def __call__(self, message: Message, interview: InterviewService) -> bool:
+        return await interview.in_progress(thread_of(message.chat.id))
+
+
+async def _remove_old_buttons(bot: Bot, chat_id: int, store: dict[int, int], keep: int | None = None) -> None:
+    """Takes the keyboard off the previous question message, so old buttons are not pressed by mistake."""
+    old = store.pop(chat_id, None)
+    if old is not None and old != keep:
+        try:
+            await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old, reply_markup=None)
+        except Exception:  # noqa: BLE001 - purely cosmetic; the service rejects stale buttons anyway
+            logger.debug("could not remove old keyboard", exc_info=True)
+
+
+@router.message(Command("diagnose"))
+async def diagnose_command(message: Message, bot: Bot, interview: InterviewService,
+                           question_messages: dict[int, int]) -> None:
+    """Starts the interview, or shows the question it stopped at."""
+    step = await interview.start(thread_of(message.chat.id))
+    await _remove_old_buttons(bot, message.chat.id, question_messages)
+    sent = await send_step(bot, message.chat.id, step)
+    if sent is not None:
+        question_messages[message.chat.id] = sent.message_id
+
+
+@router.message(Command("back", "skip", "restart"))
+async def navigate_command(message: Message, bot: Bot, interview: InterviewService,
+                           question_messages: dict[int, int]) -> None:
+    """Goes back, skips, or restarts."""
+    thread = thread_of(message.chat.id)
+    command = (message.text or "").split()[0].lstrip("/").split("@")[0]
+    try:
+        if command == "restart":
+            step = await interview.restart(thread)
+        elif command == "back":
+            step = await interview.back(thread)
+        else:
+            step = await interview.skip(thread)
+    except NoInterview:
+        await message.answer(NO_INTERVIEW)
+        return
+    await _remove_old_buttons(bot, message.chat.id, question_messages)
+    sent = await send_step(bot, message.chat.id, step)
+    if sent is not None:
+        question_messages[message.chat.id] = sent.message_id
+
+
+@router.message(F.text, ~F.text.startswith("/"), InInterview())
+async def text_answer(message: Message, bot: Bot, interview: InterviewService,
+                      question_messages: dict[int, int]) -> None:
+    """Reads a free-text answer to the current question."""
+    thread = thread_of(message.chat.id)
+    before = await interview.current(thread)
+    try:
+        step = await interview.answer_text(thread, message.text or "")
+    except InterviewError:
+        await message.answer(NO_INTERVIEW)
+        return
+    old = question_messages.pop(message.chat.id, None)
+    if old is not None and isinstance(before, QuestionStep) and not (
+        isinstance(step, QuestionStep) and step.question.id == before.question.id
+    ):
+        try:
+            await bot.edit_message_text(answered_html(before, message.text or ""), chat_id=message.chat.id,
+                                        message_id=old, reply_markup=None)
+        except Exception:  # noqa: BLE001 - cosmetic
+            logger.debug("could not mark question answered", exc_info=True)
+    elif old is not None:
+        await _remove_old_buttons(bot, message.chat.id, {message.chat.id: old})
+    sent = await send_step(bot, message.chat.id, step)
+    if sent is not None:
+        question_messages[message.chat.id] = sent.message_id
+
+
+@router.callback_query(AnswerCb.filter())
+async def option_pressed(query: CallbackQuery, callback_data: AnswerCb, bot: Bot, interview: InterviewService,
+                         question_messages: dict[int, int]) -> None:
+    """Records the pressed option and edits the question message into the next question."""
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(STALE)
+        return
+    try:
+        step = await interview.answer_option(thread_of(message.chat.id), callback_data.q, callback_data.lv)
+    except StaleAction:
+        await query.answer(STALE)
+        return
+    except NoInterview:
+        await query.answer(NO_INTERVIEW)
+        return
+    await query.answer()
+    await _show_from_button(bot, message, step, question_messages)
+
+
+async def _show_from_button(bot: Bot, message: Message, step: Any, question_messages: dict[int, int]) -> None:
+    current = question_messages.get(message.chat.id)
+    if current is not None and current != message.message_id:
+        await _remove_old_buttons(bot, message.chat.id, question_messages, keep=message.message_id)
+    sent = await send_step(bot, message.chat.id, step, edit=message)
+    if sent is not None:
+        question_messages[message.chat.id] = sent.message_id
+    else:
+        question_messages.pop(message.chat.id, None)
+
+
+@router.callback_query(NavCb.filter())
+async def nav_pressed(query: CallbackQuery, callback_data: NavCb, bot: Bot, interview: InterviewService,
+                      question_messages: dict[int, int]) -> None:
+    """开始诊断 / 上一题 / 跳过 / 重新诊断 buttons."""
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(STALE)
+        return
+    thread = thread_of(message.chat.id)
+    act = callback_data.act
+    try:
+        if act == "begin":
+            step = await interview.start(thread)
+            await query.answer()
+            sent = await send_step(bot, message.chat.id, step)
+            if sent is not None:
+                await _remove_old_buttons(bot, message.chat.id, question_messages)
+                question_messages[message.chat.id] = sent.message_id
+            return
+        if act == "restart":
+            step = await interview.restart(thread)
+            await query.answer("已重新开始")
+            sent = await send_step(bot, message.chat.id, step)
+            if sent is not None:
+                await _remove_old_buttons(bot, message.chat.id, question_messages)
+                question_messages[message.chat.id] = sent.message_id
+            return
+        if question_messages.get(message.chat.id) not in (None, message.message_id):
+            await query.answer(STALE)
+            return
+        if act == "back":
+            step = await interview.back(thread)
+        elif act == "skip":
+            step = await interview.skip(thread)
+        else:
+            await query.answer(STALE)
+            return
+    except NoInterview:
+        await query.answer(NO_INTERVIEW)
+        await safe_edit(message, message.html_text or "（已结束）", None)
+        return
+    await query.answer()
+    await _show_from_button(bot, message, step, question_messages)
+
+
+@router.callback_query()
+async def unknown_button(query: CallbackQuery) -> None:
+    """Forged or outdated callback data: a short notice, nothing changes."""
+    await query.answer(STALE)

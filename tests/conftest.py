@@ -1,0 +1,70 @@
+"""Shared fixtures: offline guards, one ingested knowledge base per session, the rubric, a fresh checkpointer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+# No hub, no telemetry, ever: tests must pass with no internet.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge"
+
+
+@pytest.fixture(scope="session")
+def kb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the guidance ingested once (real Chroma, real MiniLM embeddings)."""
+    from bot.interview.rubric import load_rubric
+    from bot.knowledge.embeddings import LazyEmbeddings
+    from bot.knowledge.ingest import Ingestor, collect_sources
+    from bot.knowledge.store import VersionStore, make_client
+
+    data = tmp_path_factory.mktemp("kb-template")
+    store = VersionStore(make_client(data_dir=data, chroma_url=None), LazyEmbeddings())
+    Ingestor(store, lock_path=data / "ingest.lock").ingest(
+        collect_sources(KNOWLEDGE), required_sections=load_rubric(KNOWLEDGE / "rubric.yaml").cited_sections()
+    )
+    return data
+
+
+@pytest.fixture
+def data_dir(kb_template: Path, tmp_path: Path) -> Iterator[Path]:
+    """A private copy of the ingested data dir for one test."""
+    target = tmp_path / "data"
+    shutil.copytree(kb_template, target)
+    yield target
+
+
+@pytest.fixture(scope="session")
+def rubric():  # type: ignore[no-untyped-def]
+    """The validated rubric."""
+    from bot.interview.rubric import load_rubric
+
+    return load_rubric(KNOWLEDGE / "rubric.yaml")
+
+
+@pytest.fixture(scope="session")
+def knowledge(kb_template: Path):  # type: ignore[no-untyped-def]
+    """A KnowledgeBase on the session's ingested data (read-only use)."""
+    from bot.knowledge.embeddings import LazyEmbeddings
+    from bot.knowledge.search import KnowledgeBase
+    from bot.knowledge.store import VersionStore, make_client
+
+    return KnowledgeBase(VersionStore(make_client(data_dir=kb_template, chroma_url=None), LazyEmbeddings()))
+
+
+@pytest.fixture
+async def checkpointer(tmp_path: Path) -> AsyncIterator[object]:
+    """A fresh SQLite checkpointer on disk."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "checkpoints.sqlite")) as saver:
+        yield saver

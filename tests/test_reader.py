@@ -1,0 +1,159 @@
+"""The deterministic free-text answer reader (bot/interview/reader.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.reader_eval import evaluate, load_rows
+from bot.interview.reader import AnswerReader, Reading
+from bot.interview.rubric import load_rubric
+
+ROOT = Path(__file__).resolve().parent.parent
+RUBRIC = load_rubric(ROOT / "knowledge" / "rubric.yaml")
+READER = AnswerReader()
+# A spread of three- and four-option questions across the dimensions.
+SAMPLE = ["goal_purpose", "goal_kpi", "user_portrait", "research_data", "content_rhythm", "org_roles", "org_sop",
+          "mindset_patience"]
+ALL = [q.id for q in RUBRIC.questions]
+
+
+def read(qid: str, text: str) -> Reading:
+    return READER.read(RUBRIC.question(qid), text)
+
+
+def top(qid: str) -> int:
+    return RUBRIC.question(qid).max_level
+
+
+# ---------------------------------------------------------------------------------- the issue's canonical answers
+@pytest.mark.parametrize("qid", ALL)
+@pytest.mark.parametrize("text", ["还没有", "完全没做", "不清楚", "还没开始", "一点都没做", "压根没做过"])
+def test_not_done_reads_lowest(qid: str, text: str) -> None:
+    assert read(qid, text).level == 0
+
+
+DONE = ["已经做了，有书面方案和负责人，每月复盘", "都做完了", "已经全部做完了，有负责人，每月复盘"]
+
+
+@pytest.mark.parametrize("qid", ALL)
+@pytest.mark.parametrize("text", DONE)
+def test_done_reads_highest(qid: str, text: str) -> None:
+    assert read(qid, text).level == top(qid)
+
+
+@pytest.mark.parametrize("qid", ALL)
+@pytest.mark.parametrize("text", ["部分做了", "正在做", "做了一半", "有负责人，但还没有书面方案"])
+def test_partly_reads_in_between_or_asks(qid: str, text: str) -> None:
+    level = read(qid, text).level
+    assert level is None or 0 < level < top(qid)
+
+
+@pytest.mark.parametrize("qid", [q.id for q in RUBRIC.questions if q.max_level == 2])
+@pytest.mark.parametrize("text", ["部分做了", "正在做", "做了一半"])
+def test_partly_reads_middle_on_three_options(qid: str, text: str) -> None:
+    assert read(qid, text).level == 1
+
+
+# ---------------------------------------------------------------------------------------------------- negation
+@pytest.mark.parametrize("qid", SAMPLE)
+def test_double_negation_is_done(qid: str) -> None:
+    assert read(qid, "不是没做，是已经做完了").level == top(qid)
+
+
+@pytest.mark.parametrize("qid", SAMPLE)
+def test_negated_ready_phrase_is_not_ready(qid: str) -> None:
+    level = read(qid, "没有书面方案，也没有负责人")
+    assert level.level is not None and level.level < top(qid)
+
+
+def test_negated_quality_word_is_partly() -> None:
+    # "没有书面方案，但心里有数" is the "has an idea, not on paper" option.
+    assert read("goal_purpose", "没有书面方案，不过老板和我心里都有数").level == 1
+    assert read("goal_purpose", "有书面方案，团队也开会对齐过").level == 2
+
+
+def test_contrast_done_then_not_is_partly() -> None:
+    assert read("channel_map", "公众号和小程序都梳理了，线下门店还没弄").level == 1
+    assert read("content_rhythm", "大促活动的节奏定了，但日常推送还没排").level == 1
+
+
+def test_not_wanting_is_not_doing() -> None:
+    assert read("content_matrix", "不是不想做，是一直还没开始").level == 0
+
+
+def test_even_none() -> None:
+    assert read("ops_capacity", "连一个写内容的人都没有").level == 0
+
+
+# ------------------------------------------------------------------------------------------------ general cues
+def test_cue_lexicon() -> None:
+    assert read("mindset_patience", "老板希望下个月就要见效").level == 0
+    assert read("mindset_patience", "不急着见效，预留了一年的冷启动预算").level == 2
+    assert read("org_roles", "目前是客服顺手兼着做").level == 1
+    assert read("org_sop", "没有成文的东西，全凭老员工经验").level == 0
+    assert read("research_competitor", "竞品一点都没研究过").level == 0
+
+
+# ------------------------------------------------------------------------------------------- options as text
+@pytest.mark.parametrize("qid", SAMPLE)
+def test_option_number_and_label(qid: str) -> None:
+    q = RUBRIC.question(qid)
+    n = len(q.options)
+    assert read(qid, "1").level == n - 1
+    assert read(qid, "第二个").level == n - 2
+    assert read(qid, f"选{n}").level == 0
+    for opt in q.options:
+        assert read(qid, opt.label).level == opt.level
+
+
+def test_out_of_range_number_asks_again() -> None:
+    assert read("goal_purpose", "4").level is None  # three options
+
+
+# ------------------------------------------------------------------------------------------------------ vague
+@pytest.mark.parametrize("qid", SAMPLE)
+@pytest.mark.parametrize("text", ["", "   ", "看情况", "看情况吧", "不好说", "嗯嗯", "这个嘛", "今天天气不错",
+                                  "你们这个机器人是干嘛的？", "应该可以吧", "说不准，要问老板"])
+def test_vague_asks_again(qid: str, text: str) -> None:
+    got = read(qid, text)
+    assert got.level is None
+    assert got.confidence < 1.0
+
+
+# ------------------------------------------------------------------------------------------------- dev-set floor
+def test_dev_set_accuracy_floor() -> None:
+    m = evaluate(RUBRIC, load_rows("dev"), AnswerReader())
+    assert m["accuracy_clear"] >= 0.93
+    assert m["wrong_clear"] <= 0.02
+    assert m["not_misread_vague"] >= 0.8
+
+
+def test_threshold_controls_asking() -> None:
+    q = RUBRIC.question("goal_purpose")
+    assert AnswerReader(threshold=1.01).read(q, "没有书面方案，不过心里有数").level is None
+
+
+# ------------------------------------------------------------------------------------------------ properties
+_PAD = st.text(alphabet="我们公司这边的情况私域团队老板运营，。", max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(qid=st.sampled_from(ALL), pad=_PAD)
+def test_done_never_below_not_started(qid: str, pad: str) -> None:
+    done = read(qid, pad + "已经全部做完了，有负责人，每月复盘").level
+    not_started = read(qid, pad + "还没开始").level
+    if done is not None and not_started is not None:
+        assert done >= not_started
+    assert done is None or done > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(qid=st.sampled_from(ALL), text=st.text(max_size=40))
+def test_total_and_in_range(qid: str, text: str) -> None:
+    got = read(qid, text)
+    assert got.level is None or 0 <= got.level <= top(qid)
+    assert 0.0 <= got.confidence <= 1.0
