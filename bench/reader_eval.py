@@ -1,8 +1,10 @@
 """Accuracy of the free-text answer reader on a labelled set (tests/data/freetext_<set>.yaml).
 
-    python -m bench.reader_eval [--set dev|holdout] [--verbose]
+    python -m bench.reader_eval [--set dev|holdout|holdout2] [--verbose]
+    python -m bench.reader_eval --sweep            # misread / accuracy per threshold on dev + holdout
 
-`dev` is for tuning; `holdout` is an independent set, read once to check that the tuning generalises.
+`dev` and `holdout` are tuning data (the reader's threshold is calibrated on their union); `holdout2` is an
+independent set, read once to check that the tuning generalises.
 
 Prints accuracy on clear answers (target ≥ 0.9), how often it asks again on clear answers, and how often it
 asks again (or at least does not misread) on vague ones.
@@ -22,7 +24,8 @@ from bot.interview.reader import AnswerReader
 from bot.interview.rubric import Rubric, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
-SETS = {"dev": "freetext_dev.yaml", "holdout": "freetext_holdout.yaml"}
+SETS = {"dev": "freetext_dev.yaml", "holdout": "freetext_holdout.yaml", "holdout2": "freetext_holdout2.yaml"}
+TUNING = ("dev", "holdout")
 
 
 def load_rows(name: str = "dev") -> list[dict]:
@@ -54,13 +57,25 @@ def evaluate(rubric: Rubric, rows: list[dict], reader: AnswerReader, *, verbose:
             "asked_again_vague": vague_asked / m, "not_misread_vague": vague_ok / m}
 
 
+def sweep(rubric: Rubric, rows: list[dict], thresholds: Sequence[float]) -> list[tuple[float, dict[str, float]]]:
+    """The figures at each threshold (to pick the one that keeps misreads low on the tuning data)."""
+    return [(t, evaluate(rubric, rows, AnswerReader(threshold=t))) for t in thresholds]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the reader's figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", choices=sorted(SETS), default="dev", dest="set_name")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--sweep", action="store_true", help="threshold sweep on the union of the tuning sets")
     args = parser.parse_args(argv)
     rubric = load_rubric(ROOT / "knowledge" / "rubric.yaml")
+    if args.sweep:
+        rows = [r for name in TUNING for r in load_rows(name)]
+        for t, m in sweep(rubric, rows, [round(0.2 + 0.05 * i, 2) for i in range(11)]):
+            print(f"threshold {t:.2f}: accuracy {m['accuracy_clear']:.3f}, asked again {m['asked_again_clear']:.3f}, "
+                  f"misread {m['wrong_clear']:.3f}; vague asked again {m['asked_again_vague']:.3f}")
+        return 0
     rows = load_rows(args.set_name)
     reader = AnswerReader()
     start = time.perf_counter()

@@ -124,12 +124,41 @@ def test_vague_asks_again(qid: str, text: str) -> None:
     assert got.confidence < 1.0
 
 
-# ------------------------------------------------------------------------------------------------- dev-set floor
+# ------------------------------------------------------------------------------------------- tuning-set floors
+# dev and holdout are both tuning data (measured: dev 0.976 / 0.000 misread, holdout 0.723 / 0.043 misread).
 def test_dev_set_accuracy_floor() -> None:
     m = evaluate(RUBRIC, load_rows("dev"), AnswerReader())
-    assert m["accuracy_clear"] >= 0.93
+    assert m["accuracy_clear"] >= 0.95
     assert m["wrong_clear"] <= 0.02
     assert m["not_misread_vague"] >= 0.8
+
+
+def test_holdout_set_accuracy_floor() -> None:
+    m = evaluate(RUBRIC, load_rows("holdout"), AnswerReader())
+    assert m["accuracy_clear"] >= 0.70
+    assert m["wrong_clear"] <= 0.06
+    assert m["not_misread_vague"] >= 0.65
+
+
+def test_union_misread_under_five_percent() -> None:
+    m = evaluate(RUBRIC, load_rows("dev") + load_rows("holdout"), AnswerReader())
+    assert m["wrong_clear"] <= 0.05
+
+
+# ------------------------------------------------------------------------------------------ evidence agreement
+def test_one_rough_detail_does_not_split_a_done_answer() -> None:
+    # Several done clauses and one quantity word ("大概") are not "A done, B not".
+    assert read("content_matrix", "日常、活动、服务三块都排好了，每月两场活动，选题库也建好了，比例大概是五五开").level == 2
+
+
+def test_unread_content_lowers_confidence() -> None:
+    # Only the last clause is understood; the first says something is there: not a confident "not done".
+    got = read("research_tiering", "系统里按首单和复购打过标，金额那块没看")
+    assert got.level != 0
+
+
+def test_details_missing_is_partly() -> None:
+    assert read("channel_funnel", "想用进群送小样的办法，具体送什么、放在哪还没定").level == 1
 
 
 def test_threshold_controls_asking() -> None:

@@ -3,13 +3,19 @@
 Three voices are combined:
 * the question's own words — its option phrases and labels (rubric `phrases:`), matched by containment, and
   ignored when negated ("没有书面方案" is not "书面方案"; "问卷没发过" is not "问卷");
-* similarity (character bigrams) to the options' labels and example answers;
+* similarity to the options' labels and example answers: weighted cosine of character bigrams, where a bigram
+  found in several options' examples weighs less, the answer's bigrams outside the examples' vocabulary (names,
+  numbers, details) are ignored, and bigrams that are general cues ("还没", "做了") are left to the cue voice;
 * general readiness cues, read clause by clause: a small lexicon scanned by longest match, where each cue is
   "done" (1.0), "partly" (0.5) or "not done" (0.0). A negator before a cue flips it — to "not done" for plain
   facts ("没有负责人"), to "partly" for quality words ("没有书面方案", "没系统整理"), to "done" for impatience
   ("不急着见效"); double negation ("不是没做", "没有什么没考虑到") reads as done. Clauses are then combined: done
   in one clause and not done in another ("A 做了，B 还没") is partly; the clause after a contrast (但/不过/只是)
   weighs more than the one before it.
+
+Confidence reflects agreement between the three voices: it drops when only general cues speak and they cover
+little of the answer (clauses with content but no cue may say the opposite), and when another option's examples are
+clearly closer or another option's phrase is present. The threshold (THRESHOLD) is calibrated on dev + holdout.
 
 A bare option number or label ("1", "第二个", exact label) is that option. Empty, off-topic, hedged ("应该可以吧")
 or vague ("看情况") answers, and answers whose evidence is weak or split, read as None: the interview then asks
@@ -32,7 +38,10 @@ from bot.interview.rubric import Question
 _LEX: dict[str, tuple[str, float, float | None]] = {}
 # "Partly" leans a little towards done: on four-option questions the second option is the "partly done" one.
 PARTLY = 0.6
-SIM_FLOOR = 0.12
+SIM_FLOOR = 0.08
+# Calibrated on dev + holdout jointly (`python -m bench.reader_eval --sweep`): the lowest threshold keeping misreads
+# on their union ≤ 2% (well under 5%), leaving room for the higher misread rate on unseen answers.
+THRESHOLD = 0.35
 
 
 def _add(kind: str, value: float, negated: float | None, words: str) -> None:
@@ -43,17 +52,17 @@ def _add(kind: str, value: float, negated: float | None, words: str) -> None:
 # Facts: done, negated → not done.
 _add("R", 1.0, 0.0, """
     已经 已 做了 做过 做完 做好 做好了 已做 已完成 完成了 完成 弄好 搞定 搞好了 建好 建立了 搭好 搭好了 跑通 跑过
-    试跑 上线 落地了 有了 都有 已有 有专人 有人负责 负责人 专人 专职 专门的 都定了 定了 定好 定好了 定下来 拍板
-    确认过 确认了 写好 写好了 写进 写了 写清楚 写成 算过 算好 评估过 评估完 梳理完 梳理过 理清 理清了 排好 排好了
-    测过 测试过 研究过 分析了 分了 分过 拆了 拆解 总结了 访谈 深访 有文档 文档 报告 看板 每月 每周 每天 定期 复盘
-    培训过 齐了 都齐 都能 能追踪 都能看到 都做过 都做了 都做完 都写了 清楚 很清楚 非常清楚 一清二楚 明确 很明确 共识
+    试跑 落地了 有了 都有 已有 有专人 有人负责 负责人 专人 专职 专门的 都定了 定了 定好 定好了 定下来 拍板
+    确认过 确认了 写好 写好了 写进 写了 写清楚 写成 算过 算好 算清楚 谈好 谈好了 签字 签了字 定稿 批了 一目了然 清清楚楚 门儿清 评估过 评估完 梳理完 梳理过 理清 理清了 排好 排好了
+    测过 测试过 研究过 分析了 分了 分过 拆了 拆解 总结了 访谈 深访 有文档 报告 看板 每月 每周 每天 定期 复盘
+    培训过 齐了 都齐 能追踪 能追 能区分 能分清 分得清 都能看到 都做过 都做了 都做完 都写了 清楚 很清楚 非常清楚 一清二楚 明确 很明确 共识
     认可 认同 接受 预留 留了 够用 足够 够了 稳定 全天 到位 成熟 完善 齐全 是的 对的 当然 肯定 没问题 有的 yes done
     ready clear align aligned finished 做到
 """)
 # Quality words: done; negated, "not quite" ("没有书面方案", "没系统整理") — between partly and not done, so
 # "没有书面方案，但心里有数" is partly and "没有书面方案，也没有负责人" is not done.
 _add("R", 1.0, 0.3, """
-    书面 纸面 成文 系统 系统化 体系 完整 全部 细化 细算 细 固定 正式 统一 量化 验证 验证过 落地 成体系 全流程 单独
+    书面 纸面 成文 文档 形成文档 系统 系统化 体系 完整 全部 细化 细算 细 固定 正式 量化 验证 验证过 落地 成体系 全流程 单独
     专门 详细 数据验证
 """)
 # Partly.
@@ -62,14 +71,15 @@ _add("P", PARTLY, 0.0, """
     刚开始 刚起步 试点 差一点 不太完整 不完整 不够 不全 不成体系 不细 没细算 没细化 没系统 没有系统 不系统 没写下来
     没落到纸面 没落地 没统一 没定下来 没拍 还没拍 没验证 未验证 不确定够不够 理论上 道理都懂 道理 嘴上 口号 不及时
     顾不上 顾不过来 勉强 不稳定 不固定 没固定 没有固定 只做了 只写了 只分了 只规划了 只导出 就分了 具体怎么 细节没定
-    细节还没 还行 凑合 半 partly partially half partial in_progress 心里都有数 都有数 脑子里 在心里 隔天 才回 经常忘
+    细节还没 还行 凑合 partly partially half partial in_progress 心里都有数 都有数 脑子里 在心里 隔天 才回 经常忘
     跟不上 别的没 别的都没 其他还没 其他都没 其余还没 有想法 想法 考虑过 讨论过 讨论 商量 还在讨论 还在写 还在算
-    还在谈 在谈 看过一些 听说 聊过 混在 潜水 截图 大促
+    还在谈 在谈 看过一些 听说 聊过 混在 潜水 截图 大促 想过 感觉是 零零碎碎 零碎 有点印象 印象 心里没底
+    忙不过来 能对付 对付 拖到
 """)
 # Partly, the lower end: makeshift staffing, occasional or rough work (兼职/顺手兼, 偶尔, 粗略, 只有基础信息).
 _add("P", 0.35, 0.0, """
-    只有 兼职 兼着 兼一下 顺手 顺带 顺便 兼 全包 一个人 就我一个 偶尔 临时 口头 粗略 比较粗 粗 零散 基础信息
-    基础标签 一轮 一次 试了一下 碰过
+    只有 兼职 兼着 兼一下 顺手 顺带 顺便 兼 全包 就我一个 偶尔 临时 口头 粗略 比较粗 粗 零散 基础信息
+    基础标签 一轮 试了一下 碰过 口口相传
 """)
 # Not done.
 _add("N", 0.0, 1.0, """
@@ -78,12 +88,12 @@ _add("N", 0.0, 1.0, """
     没人管 没人负责 没团队 不清楚 不知道 不了解 不懂 搞不清 搞不太清 搞不清楚 说不清 不太清楚 不会 谈不上 随缘 随机
     想到什么 想到啥 凭经验 全凭 凭感觉 自己发挥 一刀切 都一样 一样对待 差不多 跟风 跟着做 先试试 试试 再说
     走一步看一步 乱着 混在一起 区分不了 分不清 不能 做不到 没能力 不行 没想好 没区分 想到啥就发啥 想到什么发什么
-    临时想到 没人看 没人去看 都不一样 各做各的 想起来就 想发就发 有空就发 none no not_yet nope never
+    临时想到 没人看 没人去看 都不一样 各做各的 想起来就 想发就发 有空就发 跟着搞 跟着干 一视同仁 说不上来 说不上 不需要 没必要 糊涂账 一笔糊涂账 none no not_yet nope never
 """)
 # Impatience (mindset): not done; negated ("不急着见效", "不看短期") → done.
 _add("I", 0.0, 1.0, """
     马上 立刻 立马 尽快 赶紧 短期 见效 看到效果 出业绩 冲业绩 回本 立竿见影 一两个月 两三个月 下个月 下个月就 这个月
-    不行就撤 不行就停 不行就 就撤 就停 卖货 卖多少 卖了多少 多卖 gmv 营收 销量
+    不行就撤 不行就停 不行就 就撤 就停 卖货 卖多少 卖了多少 多卖 gmv 营收 销量 没起色 砍掉 等不起
 """)
 # Plans for the future: not done yet ("下周就开会定", "打算…").
 _add("PL", 0.25, None, """
@@ -94,7 +104,7 @@ _add("NEG", 0.0, None, "不 没 没有 未 无 非 不是 并非 不再 还没 �
 # Double negation: done.
 _add("DN", 1.0, None, """
     不是没 并非没 不是还没 哪有没 怎么会没 没有什么没 没什么没 不能说没 不是不够 不是没有 并不是没 不是不清楚
-    不是不了解 不看单月 不看单次 不看短期 不看roi 不怕慢 慢慢来 慢一点 长期
+    不是不了解 不看单月 不看单次 不看短期 不看roi 不怕慢 慢慢来 慢一点 长期 从没断 没断过 急不来 急不得 从没停 没停过 从不断
 """)
 # Patience: done, and the impatience that follows is negated ("不急着见效", "不求马上回本").
 _add("DI", 1.0, None, "不急 不着急 不求 不追求 不指望 不要求 没指望")
@@ -102,7 +112,7 @@ _add("DI", 1.0, None, "不急 不着急 不求 不追求 不指望 不要求 没
 _add("X", 0.0, None, """
     不是不想 不想 想不想 不差钱 说实话 完全 一半以上 都在做 在做的 别人都在做 说白了 其实 目前 现在 暂时 主要 基本
     基本上 反正 我们 这块 这个 那个 那头 这边 对接 不错 还是 也 不过 但 就是 说是 觉得 大家 问问 不只是 不仅 不只
-    不少
+    不少 不够再 半年 一次 统一发
 """)
 # Hedges: lower confidence ("应该可以吧").
 _add("H", 0.0, None, """
@@ -119,10 +129,15 @@ for _w, _v in list(_LEX.items()):
         for _pre in ("还", "都", "也", "一直", "完全", "根本", "从来"):
             _LEX.setdefault(_pre + _w, _v)
 _LEX_MAXLEN = max(len(k) for k in _LEX)
+# Bigrams that are general cues themselves ("还没", "已经", "做了"): the cue voice reads them, so example similarity
+# ignores them and stays an independent voice (otherwise "还没有" resembles every example with "还没").
+_CUE_BIGRAMS = {w for w in _LEX if len(w) == 2} | {
+    w[i : i + 2] for w, (kind, _, _) in _LEX.items() if kind in ("NEG", "N", "X", "H", "U", "DN") and len(w) <= 3
+    for i in range(len(w) - 1)}
 
 # Contrast conjunctions: the clause after weighs more.
 _CONTRAST_RE = re.compile(r"但是|但|不过|(?<!不)只是|可是|然而|却")
-_CLAUSE_RE = re.compile(r"[，,；;。!！?？、:：\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+_CLAUSE_RE = re.compile(r"[，,；;。!！?？:：\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _PUNCT_RE = re.compile(r"[\s\W_]+")
 # Bare option choices.
 _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4, "a": 1, "b": 2, "c": 3, "d": 4}
@@ -138,6 +153,8 @@ _ONLY_LOW_RE = re.compile(r"只(?:关心|看|盯|在乎|管|要|图)")
 _HAS_RE = re.compile(r"(?<![没无])有(?!没有|点|些|一些|想法|个数)")
 # "连…都没有": a strong none.
 _EVEN_NOT_RE = re.compile(r"连[\u4e00-\u9fff\w]{1,10}?(?:都|也)(?:没|不|未)")
+# "具体…还没…", "细节…没…": the outline exists, the details do not.
+_DETAIL_NOT_RE = re.compile(r"(?:具体|细节|细的|详细)[^，,；;。]{0,10}?(?:还|都|也)?(?:没|未)")
 _FUTURE_RE = re.compile(r"(?:下周|下个?月|明年|回头|过两天|年后)[\u4e00-\u9fff]{0,2}(?:开会|再|定|做|弄|搞|上)")
 
 
@@ -154,10 +171,13 @@ def _bigrams(text: str) -> set[str]:
     return {t[i : i + 2] for i in range(len(t) - 1)} or ({t} if t else set())
 
 
-def _similarity(a: set[str], b: set[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / (len(a) ** 0.5 * len(b) ** 0.5)
+def _similarity(a: set[str], b: set[str], weight: dict[str, float]) -> float:
+    """Weighted cosine of two bigram sets; `a` is already restricted to the question's example vocabulary."""
+    shared = a & b
+    if len(shared) < 2:
+        return 0.0  # one shared bigram ("了一" in "做了一半" / "给了一年") is chance
+    num = sum(weight.get(g, 1.0) for g in shared)
+    return num / ((sum(weight.get(g, 1.0) for g in a) * sum(weight.get(g, 1.0) for g in b)) ** 0.5)
 
 
 @dataclass(frozen=True)
@@ -244,14 +264,16 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
             values.append(value)
         if kind == "N" and (cue[-1] in "没不未无" or cue.endswith("没有")):
             neg_end, last_neg = pos + len(cue), "没"  # "压根没做过": the negation scopes what follows
-    if neg_end is not None and not values and (last_neg[0] in "没未" or len(clause) - neg_end <= 3):
-        values.append(0.0)  # a bare negator ("还没", "人还没安排"); a bare 不 only at the end ("不差钱" says little)
+    if neg_end is not None and not values and (last_neg[0] in "没未" or len(clause) <= 3):
+        values.append(0.0)  # a bare negator ("还没", "人还没安排"); a bare 不 only alone ("不打扰" says little)
     if _ONLY_LOW_RE.search(clause):
         values = [0.35]  # "老板只关心加了多少好友"
     if _ONLY_RE.search(clause) and 1.0 in values:
         values = [PARTLY if v == 1.0 else v for v in values]
     if _REST_NOT_RE.search(clause):
         values = [PARTLY]
+    if _DETAIL_NOT_RE.search(clause):
+        values = [PARTLY]  # "具体给什么还没想好": the outline is there, the details are not
     if _FUTURE_RE.search(clause):
         values = [v for v in values if v < 1.0] or [0.25]
     return values, hedged, vague
@@ -290,14 +312,18 @@ def _combine(clauses: list[_Clause]) -> tuple[float | None, bool]:
     """One readiness fraction from the clauses' values, and whether they were mixed (done here, not there)."""
     if sum(1 for c in clauses if c.values) >= 1 and len(clauses) > 1:
         for c in clauses:
-            if not c.values and _HAS_RE.search(c.text):
+            if not c.values and _HAS_RE.search(c.text) and "哪" not in c.text:  # not "哪里有人就往哪拉"
                 c.values.append(1.0)
     per = [(_clause_value(c.values), c.weight) for c in clauses if c.values]
     if not per:
         return None, False
     vals = [v for v, _ in per]
-    if max(vals) >= 0.9 and min(vals) <= 0.6:
-        return PARTLY, True  # "A 做了，B 还没" / "A 做好了，B 还在做"
+    done_w = sum(w for v, w in per if v >= 0.9)
+    part_w = sum(w for v, w in per if 0.1 < v < 0.9)
+    if done_w and min(vals) <= 0.1:
+        return PARTLY, True  # "A 做了，B 还没"
+    if done_w and part_w >= 0.5 * done_w:
+        return PARTLY, True  # "A 做好了，B 还在做"; one rough detail among several done ones is not a split
     if max(vals) >= 0.5 and min(vals) <= 0.1:
         return PARTLY, True  # "没有书面方案，但心里有数"
     if max(vals) <= 0.3 and min(vals) <= 0.1:
@@ -308,7 +334,7 @@ def _combine(clauses: list[_Clause]) -> tuple[float | None, bool]:
 class AnswerReader:
     """Maps free text to an option level; `threshold` is the confidence below which it asks again."""
 
-    def __init__(self, *, threshold: float = 0.5) -> None:
+    def __init__(self, *, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
         self._cache: dict[Question, tuple] = {}
 
@@ -327,9 +353,16 @@ class AnswerReader:
                     if q:
                         phrases.append((q, opt.level, any(n in q for n in ("没", "不", "未", "无"))))
             phrases.sort(key=lambda x: -len(x[0]))
-            grams = {o.level: [_bigrams(_norm(e)) for e in (o.label, *o.examples)] for o in question.options}
+            grams = {o.level: [_bigrams(_norm(e)) - _CUE_BIGRAMS for e in (o.label, *o.examples)]
+                     for o in question.options}
+            # A bigram found in the examples of several options says little about which one: weight 1/options.
+            df: dict[str, int] = {}
+            for gs in grams.values():
+                for g in set().union(*gs):
+                    df[g] = df.get(g, 0) + 1
+            weight = {g: 1.0 / n for g, n in df.items()}
             labels = {_PUNCT_RE.sub("", _norm(o.label)): o.level for o in question.options}
-            data = (phrases, grams, labels)
+            data = (phrases, (grams, weight), labels)
             self._cache[key] = data
         return data
 
@@ -393,10 +426,11 @@ class AnswerReader:
         cue, mixed = _combine(clauses)
         if mixed:  # a split answer is not either end, whatever single phrase it contains
             hits = {lv: (h * 0.5 if lv in (0, top) else h) for lv, h in hits.items()}
-        _, grams_by_level, _ = self._question_data(question)
-        grams = _bigrams(t)
+        _, (grams_by_level, weight), _ = self._question_data(question)
+        # Only the answer's words that occur in some example count: the rest (names, numbers, details) is neutral.
+        grams = {g for g in _bigrams(t) if g in weight and g not in _CUE_BIGRAMS}
         # Small overlaps ("做了", "还没") are common to every option's examples: only the excess counts.
-        sims = {lv: max(0.0, max((_similarity(grams, g) for g in gs), default=0.0) - SIM_FLOOR)
+        sims = {lv: max(0.0, max((_similarity(grams, g, weight) for g in gs), default=0.0) - SIM_FLOOR)
                 for lv, gs in grams_by_level.items()}
         # A short answer trailing off with 吧 ("有一些吧", "差不多吧") is a shrug, not a statement.
         shrug = len(_PUNCT_RE.sub("", t)) <= 5 and t.rstrip("。.!！~～ ").endswith("吧")
@@ -421,12 +455,36 @@ class AnswerReader:
             cue_ev *= 0.5  # "A 做了，B 还没" on a four-option question: which middle option is for the words to say
         evidence = hits.get(best, 0.0) + sims[best] + cue_ev
         confidence = min(1.0, 0.6 * margin + 0.5 * min(evidence, 1.0))
+        # How much of the answer was understood: content clauses with no cue at all may say the opposite of
+        # the ones that were read ("后台只按首单打了个标，金额那块没看" reads "没看" only).
+        # An unread clause counts by its characters outside the lexicon ("不是不想做" has one: it is no content).
+        read_len = sum(len(_PUNCT_RE.sub("", c.text)) for c in clauses if c.values)
+        unread = [len(_PUNCT_RE.sub("", c.text)) - sum(len(tok[1]) for tok in _tokens(c.text))
+                  for c in clauses if not c.values]
+        unread_len = sum(n for n in unread if n >= 4)
+        coverage = read_len / (read_len + unread_len) if read_len + unread_len else 0.0
+        if not hits.get(best):
+            confidence *= 0.5 + 0.5 * coverage
+        # Independent voices for `best`: the question's phrases, similarity to its examples, general cues. General
+        # cues alone, over an answer they only partly cover, are thin evidence.
+        support = [name for name, ok in (("phrase", hits.get(best, 0.0) > 0),
+                                         ("sim", sims[best] >= 0.06 and sims[best] == max(sims.values())),
+                                         ("cue", cue_ev >= 0.3)) if ok]
+        if support == ["cue"] and coverage < 0.6:
+            confidence *= 0.6
+        # A voice pointing elsewhere: examples of another option clearly closer, or that option's own phrase.
+        rival_sim = max((v for lv, v in sims.items() if lv != best), default=0.0)
+        rival_hit = max((v for lv, v in hits.items() if lv != best), default=0.0)
+        conflict = rival_sim - sims[best] >= 0.15 or (rival_hit > 0 and rival_hit >= hits.get(best, 0.0))
+        if conflict:
+            confidence *= 0.6
+            support.append("conflict")
         if hedged:
             confidence *= 0.55
         if vague and not hits.get(best):
             confidence *= 0.4
-        detail = (f"cue={None if cue is None else round(cue, 2)}{' mixed' if mixed else ''} "
-                  f"hits={ {k: round(v, 2) for k, v in hits.items()} } "
+        detail = (f"cue={None if cue is None else round(cue, 2)}{' mixed' if mixed else ''} cov={coverage:.2f} "
+                  f"support={'+'.join(support)} hits={ {k: round(v, 2) for k, v in hits.items()} } "
                   f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}")
         if confidence < self.threshold or evidence < 0.4:
             return Reading(None, confidence, f"unsure (best {best}) {detail}")

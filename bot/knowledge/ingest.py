@@ -18,6 +18,7 @@ from bot.knowledge.store import DocumentInfo, VersionInfo, VersionStore
 logger = logging.getLogger(__name__)
 
 GUIDANCE_SUFFIXES = (".md", ".markdown", ".txt")
+LOCK_FILE = "ingest.lock"  # under DATA_DIR: one ingest at a time per data directory
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ class VersionStore:
     def __init__(self, client: Any, embeddings: Embeddings) -> None:
         self._client = client
         self._embeddings = embeddings
+        self._vector_stores: dict[str, Any] = {}  # version id → langchain Chroma (a version's content never changes)
 
     @property
     def embeddings(self) -> Embeddings:
@@ -250,8 +251,12 @@ class VersionStore:
         self, version_id: str, query: str, *, k: int, section: str | None = None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks, through LangChain's Chroma vector store."""
-        from langchain_chroma import Chroma
+        store = self._vector_stores.get(version_id)
+        if store is None:
+            from langchain_chroma import Chroma
 
-        store = Chroma(client=self._client, collection_name=f"kb_{version_id}", embedding_function=self._embeddings)
+            store = Chroma(client=self._client, collection_name=f"kb_{version_id}",
+                           embedding_function=self._embeddings, create_collection_if_not_exists=False)
+            self._vector_stores = {version_id: store}  # only the active version is ever searched
         hits = store.similarity_search_with_score(query, k=k, filter={"section": section} if section else None)
         return [(str(doc.id), 1.0 - float(distance)) for doc, distance in hits]

@@ -30,7 +30,8 @@ COMMANDS = [
 def build_dispatcher(**services: Any) -> Dispatcher:
     """The dispatcher with every router; services reach handlers by parameter name."""
     dp = Dispatcher(question_messages={}, **services)
-    dp.include_routers(common.router, interview.router, reports.router, ask.router, errors.router)
+    dp.include_routers(common.make_router(), interview.make_router(), reports.make_router(), ask.make_router(),
+                       errors.make_router())
     return dp
 
 

@@ -972,6 +972,8 @@ class BotAPIServer:
             f"updates: {len(self.updates)} enqueued, {len(self._pending)} not yet confirmed, "
             f"{len(self.undelivered)} not delivered"
         )
+        if self._webhook is None and not any(c.method == "getUpdates" for c in self.calls):
+            lines.append("  (the bot never called getUpdates and no webhook is set)")
         for item in self.undelivered[-5:]:
             lines.append(f"  undelivered ({item.reason}): {_short_update(item.update)}")
         return "\n".join(lines)

@@ -11,9 +11,6 @@ from aiogram.types import Message
 from bot.knowledge.search import KnowledgeBase
 from bot.telegram.render import NOT_COVERED, passages_html, split_message
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 MAX_QUERY = 500
 
 
@@ -28,7 +25,6 @@ async def answer_question(message: Message, knowledge: KnowledgeBase, query: str
         await message.answer(part)
 
 
-@router.message(Command("ask"))
 async def ask_command(message: Message, command: CommandObject, knowledge: KnowledgeBase) -> None:
     """/ask <question>."""
     if not command.args:
@@ -37,19 +33,27 @@ async def ask_command(message: Message, command: CommandObject, knowledge: Knowl
     await answer_question(message, knowledge, command.args)
 
 
-@router.message(F.text, ~F.text.startswith("/"))
 async def free_question(message: Message, knowledge: KnowledgeBase) -> None:
     """Any message outside an interview is a question about the guidance."""
     await answer_question(message, knowledge, message.text or "")
 
 
-@router.message(F.text.startswith("/"))
 async def unknown_command(message: Message) -> None:
     """An unknown command."""
     await message.answer("不认识这个命令。发送 /help 查看可用命令。")
 
 
-@router.message()
 async def other_message(message: Message) -> None:
     """Stickers, photos, files from non-admins…"""
     await message.answer("我只能处理文字消息。发送 /diagnose 开始诊断，或直接用文字提问。")
+
+
+def make_router() -> Router:
+    """A fresh router with this flow's handlers (one per dispatcher)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(ask_command, Command("ask"))
+    router.message.register(free_question, F.text, ~F.text.startswith("/"))
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(other_message)
+    return router

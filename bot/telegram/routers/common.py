@@ -10,9 +10,6 @@ from bot.interview.service import InterviewService
 from bot.telegram.flow import thread_of
 from bot.telegram.keyboards import start_keyboard
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 WELCOME = (
     "你好！我是<b>私域启动准备度诊断</b>助手。\n\n"
     "90% 的企业私域失败，不是工具不够好，而是前置工作没做到位。我会用约 20 道题（5–8 分钟）"
@@ -31,22 +28,29 @@ HELP = (
 )
 
 
-@router.message(CommandStart())
 async def start_command(message: Message) -> None:
     """Says what the bot does and offers a button to begin."""
     await message.answer(WELCOME, reply_markup=start_keyboard())
 
 
-@router.message(Command("help"))
 async def help_command(message: Message) -> None:
     """Lists the commands."""
     await message.answer(HELP)
 
 
-@router.message(Command("cancel"))
 async def cancel_command(message: Message, interview: InterviewService) -> None:
     """Pauses the running interview."""
     if await interview.cancel(thread_of(message.chat.id)):
         await message.answer("已暂停诊断，回答都已保存。发送 /diagnose 从暂停处继续，/restart 重新开始。")
     else:
         await message.answer("当前没有进行中的诊断。发送 /diagnose 开始。")
+
+
+def make_router() -> Router:
+    """A fresh router with this flow's handlers (one per dispatcher)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(start_command, CommandStart())
+    router.message.register(help_command, Command("help"))
+    router.message.register(cancel_command, Command("cancel"))
+    return router

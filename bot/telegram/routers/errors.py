@@ -9,12 +9,10 @@ from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 SORRY = "抱歉，处理这条消息时出错了，请稍后重试，或发送 /help。"
 
 
-@router.errors()
 async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
     """Logs the failure and apologises to the user when possible."""
     update = event.update
@@ -33,3 +31,10 @@ async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
         except Exception:  # noqa: BLE001 - the apology itself failing must not raise again
             logger.warning("could not tell chat %s about the error", chat_id)
     return True
+
+
+def make_router() -> Router:
+    """A fresh router with this flow's handlers (one per dispatcher)."""
+    router = Router(name=__name__)
+    router.errors.register(handle_error)
+    return router

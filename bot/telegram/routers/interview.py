@@ -16,9 +16,6 @@ from bot.telegram.flow import safe_edit, send_step, thread_of
 from bot.telegram.render import answered_html
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-router.callback_query.filter(F.message.chat.type == "private")
 
 STALE = "这个按钮已失效（题目已更新），请回答最新的问题。"
 NO_INTERVIEW = "当前没有进行中的诊断，发送 /diagnose 开始。"
@@ -41,7 +38,6 @@ async def _remove_old_buttons(bot: Bot, chat_id: int, store: dict[int, int], kee
             logger.debug("could not remove old keyboard", exc_info=True)
 
 
-@router.message(Command("diagnose"))
 async def diagnose_command(message: Message, bot: Bot, interview: InterviewService,
                            question_messages: dict[int, int]) -> None:
     """Starts the interview, or shows the question it stopped at."""
@@ -52,7 +48,6 @@ async def diagnose_command(message: Message, bot: Bot, interview: InterviewServi
         question_messages[message.chat.id] = sent.message_id
 
 
-@router.message(Command("back", "skip", "restart"))
 async def navigate_command(message: Message, bot: Bot, interview: InterviewService,
                            question_messages: dict[int, int]) -> None:
     """Goes back, skips, or restarts."""
@@ -74,7 +69,6 @@ async def navigate_command(message: Message, bot: Bot, interview: InterviewServi
         question_messages[message.chat.id] = sent.message_id
 
 
-@router.message(F.text, ~F.text.startswith("/"), InInterview())
 async def text_answer(message: Message, bot: Bot, interview: InterviewService,
                       question_messages: dict[int, int]) -> None:
     """Reads a free-text answer to the current question."""
@@ -101,7 +95,6 @@ async def text_answer(message: Message, bot: Bot, interview: InterviewService,
         question_messages[message.chat.id] = sent.message_id
 
 
-@router.callback_query(AnswerCb.filter())
 async def option_pressed(query: CallbackQuery, callback_data: AnswerCb, bot: Bot, interview: InterviewService,
                          question_messages: dict[int, int]) -> None:
     """Records the pressed option and edits the question message into the next question."""
@@ -132,7 +125,6 @@ async def _show_from_button(bot: Bot, message: Message, step: Any, question_mess
         question_messages.pop(message.chat.id, None)
 
 
-@router.callback_query(NavCb.filter())
 async def nav_pressed(query: CallbackQuery, callback_data: NavCb, bot: Bot, interview: InterviewService,
                       question_messages: dict[int, int]) -> None:
     """开始诊断 / 上一题 / 跳过 / 重新诊断 buttons."""
@@ -177,7 +169,20 @@ async def nav_pressed(query: CallbackQuery, callback_data: NavCb, bot: Bot, inte
     await _show_from_button(bot, message, step, question_messages)
 
 
-@router.callback_query()
 async def unknown_button(query: CallbackQuery) -> None:
     """Forged or outdated callback data: a short notice, nothing changes."""
     await query.answer(STALE)
+
+
+def make_router() -> Router:
+    """A fresh router with this flow's handlers (one per dispatcher)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(diagnose_command, Command("diagnose"))
+    router.message.register(navigate_command, Command("back", "skip", "restart"))
+    router.message.register(text_answer, F.text, ~F.text.startswith("/"), InInterview())
+    router.callback_query.register(option_pressed, AnswerCb.filter())
+    router.callback_query.register(nav_pressed, NavCb.filter())
+    router.callback_query.register(unknown_button)
+    return router

@@ -9,13 +9,9 @@ from aiogram.types import Message
 from bot.interview.service import InterviewService
 from bot.telegram.flow import send_export, send_report, thread_of
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 NO_REPORT = "还没有完成的诊断报告。发送 /diagnose 开始诊断。"
 
 
-@router.message(Command("report"))
 async def report_command(message: Message, bot: Bot, interview: InterviewService) -> None:
     """Sends the last report again."""
     report = await interview.last_report(thread_of(message.chat.id))
@@ -25,7 +21,6 @@ async def report_command(message: Message, bot: Bot, interview: InterviewService
     await send_report(bot, message.chat.id, report)
 
 
-@router.message(Command("export"))
 async def export_command(message: Message, bot: Bot, interview: InterviewService) -> None:
     """Sends the last report as Markdown and JSON documents."""
     report = await interview.last_report(thread_of(message.chat.id))
@@ -33,3 +28,12 @@ async def export_command(message: Message, bot: Bot, interview: InterviewService
         await message.answer(NO_REPORT)
         return
     await send_export(bot, message.chat.id, report)
+
+
+def make_router() -> Router:
+    """A fresh router with this flow's handlers (one per dispatcher)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(report_command, Command("report"))
+    router.message.register(export_command, Command("export"))
+    return router

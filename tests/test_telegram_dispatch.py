@@ -1,0 +1,101 @@
+"""Handlers through the real Dispatcher (`feed_update`) with a recording session: the user's script, in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendMessage, SendPhoto
+
+from bot.interview.graph import build_graph
+from bot.interview.service import InterviewService
+from bot.telegram.app import build_dispatcher
+from bot.telegram.testing import BotClient
+
+
+@pytest.fixture
+async def client(checkpointer, rubric, knowledge) -> AsyncIterator[BotClient]:  # type: ignore[no-untyped-def]
+    graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge)
+    service = InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title)
+    yield BotClient(build_dispatcher(interview=service, knowledge=knowledge))
+
+
+async def test_start_offers_a_button_and_begins(client: BotClient) -> None:
+    await client.send("/start")
+    assert "私域启动准备度诊断" in client.last_text()
+    query = await client.click("开始诊断")
+    assert client.answers_to(query), "every callback query is answered"
+    assert "第 1/20 题" in client.last_text()
+
+
+async def test_button_answers_edit_the_question_in_place(client: BotClient) -> None:
+    await client.send("/diagnose")
+    first = client.last_keyboard_message().result.message_id
+    await client.click("已明确并写成方案")
+    edits = client.session.of(EditMessageText)
+    assert edits and edits[-1].message_id == first and "第 2/20 题" in edits[-1].text
+
+
+async def test_free_text_answer_and_clarification(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send("看情况吧")
+    assert "没能确定" in client.last_text()
+    await client.send("还没有，完全没做")
+    assert "第 2/20 题" in client.last_text()
+
+
+async def test_html_in_answers_is_escaped(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send("<b>还没有</b> & <script>")
+    texts = [m.text for m in client.session.of(EditMessageText)]
+    assert any("&lt;b&gt;还没有&lt;/b&gt; &amp; &lt;script&gt;" in t for t in texts)
+
+
+async def test_forged_and_stale_buttons_get_a_notice_and_change_nothing(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.click("已明确并写成方案")  # now on question 2
+    before = len(client.session.of(SendMessage)) + len(client.session.of(EditMessageText))
+    for data in ("a1:goal_purpose:0", "a1:goal_kpi:9", "zz:garbage", "a1:nope:1", "n1:explode"):
+        query = await client.click(data=data)
+        answers = client.answers_to(query)
+        assert answers and answers[0].text, data
+    after = len(client.session.of(SendMessage)) + len(client.session.of(EditMessageText))
+    assert after == before
+
+
+async def test_whole_interview_report_and_export(client: BotClient) -> None:
+    await client.send("/diagnose")
+    for _ in range(20):
+        await client.click(client.last_keyboard_message().method.reply_markup.inline_keyboard[-2][0].text)
+    assert client.session.of(SendPhoto), "the radar chart is sent"
+    report_texts = [m.text for m in client.session.of(SendMessage) if "诊断结论" in m.text]
+    assert report_texts and all(len(t) <= 4096 for t in client.texts())
+    await client.send("/export")
+    docs = client.session.of(SendDocument)
+    assert [d.document.filename.rsplit(".", 1)[1] for d in docs] == ["md", "json"]
+    await client.send("/report")
+    assert "诊断结论" in client.last_text() or client.session.of(SendPhoto)
+
+
+async def test_questions_outside_an_interview_are_answered_from_the_guidance(client: BotClient) -> None:
+    await client.send("竞争对手的私域是怎么做的，我们要不要先研究一下")
+    assert "5.3" in client.last_text()
+    await client.send("/ask 红烧肉怎么做")
+    assert "没有涉及" in client.last_text()
+
+
+async def test_cancel_then_free_text_is_a_question(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send("/cancel")
+    assert "已暂停" in client.last_text()
+    await client.send("用户分层怎么做")
+    assert "指导文章" in client.last_text()
+    await client.send("/diagnose")
+    assert "第 1/20 题" in client.last_text()
+
+
+async def test_callback_answered_once(client: BotClient) -> None:
+    await client.send("/diagnose")
+    query = await client.click("跳过")
+    assert len(client.answers_to(query)) == 1
+    assert isinstance(client.session.of(AnswerCallbackQuery)[0], AnswerCallbackQuery)
