@@ -162,17 +162,24 @@ def grid(kb, items: Sequence[Item]) -> None:  # type: ignore[no-untyped-def]
         print(_fmt(name, m))
     print("off-topic rule (default ranking):")
     rule = []
-    for floor, cap, need in itertools.product((5.0, 6.0, 7.0, 8.0), (3.0, 4.0, 6.0), (3.0, 5.0, 6.0, 7.0, 7.5, 8.0, 9.0)):
-        m, _ = evaluate(base.with_params(evidence_floor=floor, evidence_cap=cap, min_evidence=need), items)
-        rule.append((m["refused_off_topic"] + m["answered_in_scope"], f"floor={floor} cap={cap} need={need}", m))
+    for rarity, floor, cap, need in itertools.product((0.0, 7.5, 8.0, 8.5), (5.0, 6.0, 7.0), (3.0, 4.0, 6.0),
+                                                      (3.0, 5.0, 6.0, 7.0, 7.5, 8.0, 9.0)):
+        kb_rule = base.with_params(evidence_min_rarity=rarity, evidence_floor=floor, evidence_cap=cap,
+                                   min_evidence=need)
+        m, _ = evaluate(kb_rule, items)
+        generic = kb_rule.evidence("企业 公司 问题 方面 准备 目标")
+        rule.append((m["refused_off_topic"] + m["answered_in_scope"] - (generic >= need),
+                     f"rarity={rarity} floor={floor} cap={cap} need={need}", m))
     rule.sort(key=lambda r: -r[0])
     for _, name, m in rule[:12]:
         print(_fmt(name, m))
-    # How far the questions sit from the threshold: the margin behind the chosen min_evidence.
+    # How far the questions sit from the threshold: the margin behind the chosen min_evidence (a question of
+    # generic words only must stay below it).
     inscope = sorted(base.evidence(it.q) for it in items if it.section)
     offtopic = sorted(base.evidence(it.q) for it in items if not it.section)
     print(f"evidence: in-scope lowest {[round(x, 1) for x in inscope[:4]]}, "
-          f"off-topic highest {[round(x, 1) for x in offtopic[-4:]]}")
+          f"off-topic highest {[round(x, 1) for x in offtopic[-4:]]}, "
+          f"generic words only {base.evidence('企业 公司 问题 方面 准备 目标'):.1f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,7 +55,7 @@ def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
 
 def _ensure_knowledge(settings: Settings) -> None:
     """Builds the knowledge base from knowledge/ on first start, so a fresh clone works with one command."""
-    from bot.knowledge.ingest import Ingestor, collect_sources
+    from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
     from bot.wiring import build_store, rubric_path
 
     store = build_store(settings)
@@ -63,7 +63,7 @@ def _ensure_knowledge(settings: Settings) -> None:
         return
     print("首次启动：正在导入 knowledge/ 中的指导文章…", file=sys.stderr)
     rubric = build_rubric(settings) if rubric_path(settings).exists() else None
-    result = Ingestor(store, lock_path=settings.data_dir / "ingest.lock").ingest(
+    result = Ingestor(store, lock_path=settings.data_dir / LOCK_FILE).ingest(
         collect_sources(settings.knowledge_dir, settings.uploads_dir),
         created_by="first-start",
         required_sections=rubric.cited_sections() if rubric else (),

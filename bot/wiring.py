@@ -51,12 +51,23 @@ def build_rubric(settings: Settings) -> Rubric:
 async def open_interview(settings: Settings, *, knowledge: KnowledgeBase, rubric: Rubric,
                          llm: object | None = None) -> AsyncIterator[object]:
     """An InterviewService on a SQLite checkpointer under DATA_DIR, closed on exit."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
     from bot.interview.graph import build_graph
     from bot.interview.service import InterviewService
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as checkpointer:
+    async with open_checkpointer(settings.checkpoint_path) as checkpointer:
         graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge, llm=llm)
         yield InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title)
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(path: Path) -> AsyncIterator[object]:
+    """The interview checkpointer on a SQLite file (see bot.interview.checkpoint)."""
+    from bot.interview.checkpoint import open_saver
+
+    gen = open_saver(path)
+    saver = next(gen)
+    try:
+        yield saver
+    finally:
+        gen.close()

@@ -24,12 +24,12 @@ def kb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the guidance ingested once (real Chroma, real MiniLM embeddings)."""
     from bot.interview.rubric import load_rubric
     from bot.knowledge.embeddings import LazyEmbeddings
-    from bot.knowledge.ingest import Ingestor, collect_sources
+    from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
     from bot.knowledge.store import VersionStore, make_client
 
     data = tmp_path_factory.mktemp("kb-template")
     store = VersionStore(make_client(data_dir=data, chroma_url=None), LazyEmbeddings())
-    Ingestor(store, lock_path=data / "ingest.lock").ingest(
+    Ingestor(store, lock_path=data / LOCK_FILE).ingest(
         collect_sources(KNOWLEDGE), required_sections=load_rubric(KNOWLEDGE / "rubric.yaml").cited_sections()
     )
     return data

@@ -38,19 +38,19 @@ class Deps:
     llm: Any | None = None  # optional LangChain chat model (BaseChatModel); None by default
 
 
-def ask(state: InterviewState) -> dict[str, Any]:
+async def ask(state: InterviewState) -> dict[str, Any]:
     """Pauses for the user's answer to the current question (idempotent: it re-runs on resume)."""
     value = interrupt({"index": state.get("index", 0), "clarify": state.get("clarifying", False)})
     return {"incoming": value}
 
 
-def _llm_level(deps: Deps, question: Question, text: str) -> int | None:
+async def _llm_level(deps: Deps, question: Question, text: str) -> int | None:
     if deps.llm is None:
         return None
     template = (PROMPTS_DIR / "read_answer.txt").read_text(encoding="utf-8")
     options = "\n".join(f"{o.level}. {o.label}" for o in sorted(question.options, key=lambda o: o.level))
     try:
-        reply = deps.llm.invoke(template.format(question=question.text, options=options, answer=text))
+        reply = await deps.llm.ainvoke(template.format(question=question.text, options=options, answer=text))
     except Exception:  # noqa: BLE001 - the model is optional; the deterministic path still works
         logger.exception("chat model failed; asking the user again instead")
         return None
@@ -62,7 +62,7 @@ def _llm_level(deps: Deps, question: Question, text: str) -> int | None:
 def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
     """Builds the node that turns the user's input into an answer, a clarification, or navigation."""
 
-    def interpret(state: InterviewState) -> dict[str, Any]:
+    async def interpret(state: InterviewState) -> dict[str, Any]:
         """Reads the input: option, free text, skip, back or restart."""
         incoming = state.get("incoming") or {}
         kind = incoming.get("kind")
@@ -88,7 +88,7 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
         text = str(incoming.get("text", "")).strip()
         kept = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "…（已截断）"
         reading = deps.reader.read(question, text[:MAX_ANSWER_CHARS])
-        level = reading.level if reading.level is not None else _llm_level(deps, question, text[:MAX_ANSWER_CHARS])
+        level = reading.level if reading.level is not None else await _llm_level(deps, question, text[:MAX_ANSWER_CHARS])
         if level is not None:
             answers[question.id] = Answer(level=level, text=kept, via="text")
             return {"route": "advance", "answers": answers, "notice": ""}
@@ -103,7 +103,7 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
 def make_advance(deps: Deps):  # type: ignore[no-untyped-def]
     """Builds the node that moves to the next question."""
 
-    def advance(state: InterviewState) -> dict[str, Any]:
+    async def advance(state: InterviewState) -> dict[str, Any]:
         """Moves to the next question (the report comes after the last)."""
         return {"index": state.get("index", 0) + 1, "clarifying": False}
 

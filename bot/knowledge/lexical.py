@@ -175,7 +175,7 @@ def _invert(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     return {w: tuple(dict.fromkeys(t for t in terms if t != w)) for w, terms in out.items()}
 
 
-STOPWORDS: frozenset[str] = frozenset(
+_STOPWORD_TEXT = (
     "的 了 是 在 和 与 及 或 也 都 就 而 并 但 又 很 更 最 把 被 让 给 对 从 向 到 为 以 于 之 其 这 那 这些 那些 "
     "一个 一种 一些 我 我们 你 你们 他 他们 她 它 它们 自己 什么 怎么 怎么样 怎样 如何 为什么 吗 呢 吧 啊 呀 哦 嘛 "
     "么 要 会 能 可以 应该 需要 还是 还 有 没 没有 不 是否 哪些 哪个 哪 多少 几 个 些 等 等等 如果 那么 因为 所以 "
@@ -183,8 +183,9 @@ STOPWORDS: frozenset[str] = frozenset(
     "请 帮 帮忙 知道 觉得 怎么办 该 得 着 过 呗 啦 嗯 好 好的 谢谢 您 "
     "不是 是不是 那种 这种 一般 就是 这样 那样 回事 怎么回事 啥 咋 为啥 事儿 这事 感觉 好像 根本 到底 说到底 "
     "大家 其他 以后 再说 能不能 要不要 有没有 不能 不要 不会 来 去 先 才 只 又 呢 挺 特 太 多 少 "
-    "the a an of to and or is are what how".split()
+    "the a an of to and or is are what how"
 )
+STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
 # A character bigram made only of these characters says nothing about the topic.
 _BIGRAM_STOP_CHARS = frozenset("的了是在和与及或也都就而并但又很更最把被让给对从向到为以于之其这那我你他她它们么吗呢吧啊呀个些有没不要会能")
@@ -207,7 +208,8 @@ class ChineseTokenizer:
     def __init__(self, *, extra_words: Sequence[str] = ()) -> None:
         self._extra = tuple(extra_words)
         self._jieba: object | None = None
-        self._background: dict[str, int] = {}
+        self._background: dict[str, int] = {}  # general-Chinese frequency of the words added to the dictionary
+        self._freq: dict[str, int] = {}
         self._total = 1
         self._lock = threading.Lock()
 

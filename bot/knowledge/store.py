@@ -7,6 +7,7 @@ metadata write on the registry (`kb_registry.metadata["active"]`): readers never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -186,10 +187,9 @@ class VersionStore:
             chunks=len(chunks),
         )
         reuse = self._reusable_embeddings()
-        try:
-            self._client.delete_collection(info.collection)  # leftovers of a crashed build
-        except Exception:  # noqa: BLE001 - chroma raises different types for "does not exist" by version
-            pass
+        # Leftovers of a crashed build; chroma raises different types for "does not exist" by version.
+        with contextlib.suppress(Exception):
+            self._client.delete_collection(info.collection)
         col = self._client.create_collection(info.collection, metadata={"hnsw:space": "cosine"})
         done = 0
         try:

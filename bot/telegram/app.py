@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Bot, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, TelegramObject
 
 from bot.config import Settings
 from bot.telegram.middlewares import RetryMiddleware
@@ -33,6 +34,30 @@ def build_dispatcher(**services: Any) -> Dispatcher:
     dp.include_routers(common.make_router(), interview.make_router(), reports.make_router(), ask.make_router(),
                        errors.make_router())
     return dp
+
+
+class ServicesGate(BaseMiddleware):
+    """Hands the services to handlers once they are built; updates that arrive earlier wait for them.
+
+    Polling starts before the knowledge base and the interview graph are opened (importing Chroma and
+    LangGraph takes seconds), so the bot is reachable at once and no update is lost meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self.services: dict[str, Any] = {}
+
+    def provide(self, **services: Any) -> None:
+        """Publishes the services and releases waiting updates."""
+        self.services.update(services)
+        self.ready.set()
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                      event: TelegramObject, data: dict[str, Any]) -> Any:
+        """Injects the services into the handler data."""
+        await self.ready.wait()
+        data.update(self.services)
+        return await handler(event, data)
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -57,17 +82,28 @@ async def _warm_up(knowledge: Any) -> None:
         logger.exception("warm-up failed")
 
 
-async def run_telegram(settings: Settings) -> int:
-    """Runs the bot until SIGINT/SIGTERM; closes the checkpointer and the session on the way out."""
+async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack: contextlib.AsyncExitStack) -> None:
+    """Builds the knowledge base and the interview (off the start-up path), registers commands, warms up."""
     from bot.wiring import build_knowledge, build_rubric, open_interview
 
-    knowledge = build_knowledge(settings)
+    knowledge = await asyncio.to_thread(build_knowledge, settings)
     rubric = build_rubric(settings)
+    service = await stack.enter_async_context(open_interview(settings, knowledge=knowledge, rubric=rubric))
+    gate.provide(interview=service, knowledge=knowledge, settings=settings)
+    logger.info("services ready")
+    await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
+    await _warm_up(knowledge)
+
+
+async def run_telegram(settings: Settings) -> int:
+    """Runs the bot until SIGINT/SIGTERM; closes the checkpointer and the session on the way out."""
     bot = build_bot(settings)
-    async with open_interview(settings, knowledge=knowledge, rubric=rubric) as service:
-        dp = build_dispatcher(interview=service, knowledge=knowledge, settings=settings)
-        await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
-        warm = asyncio.create_task(_warm_up(knowledge))
+    gate = ServicesGate()
+    dp = build_dispatcher()
+    dp.update.outer_middleware(gate)
+    async with contextlib.AsyncExitStack() as stack:
+        opening = asyncio.create_task(_open_services(settings, bot, gate, stack))
+        opening.add_done_callback(_report_failure)
         try:
             if settings.webhook_url:
                 await _serve_webhook(dp, bot, settings)
@@ -76,11 +112,16 @@ async def run_telegram(settings: Settings) -> int:
                 logger.info("polling %s", settings.bot_api_base or "api.telegram.org")
                 await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
         finally:
-            warm.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await warm
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await opening
             await bot.session.close()
     return 0
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("start-up failed: %r", task.exception(), exc_info=task.exception())
 
 
 async def _serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:

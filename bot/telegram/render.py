@@ -8,13 +8,16 @@ from __future__ import annotations
 import html as std_html
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiogram import html
 
 from bot.interview.report import Report
 from bot.interview.service import QuestionStep
-from bot.knowledge.search import Passage
 from bot.report import section_label
+
+if TYPE_CHECKING:
+    from bot.knowledge.search import Passage
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.knowledge.search import KnowledgeBase
 from bot.telegram.render import NOT_COVERED, passages_html, split_message
+
+if TYPE_CHECKING:
+    from bot.knowledge.search import KnowledgeBase
 
 MAX_QUERY = 500
 
