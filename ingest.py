@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,38 +40,11 @@ def _offline_defaults(settings: Settings) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _walk_sections(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("section", "why_section") and isinstance(value, str | int | float):
-                yield str(value)
-            elif key == "sections" and isinstance(value, list):
-                yield from (str(v) for v in value if isinstance(v, str | int | float))
-            else:
-                yield from _walk_sections(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk_sections(item)
-
-
 def cited_sections(rubric: Path) -> set[str]:
-    """Section ids the rubric cites: through `bot.interview.rubric` when it loads, else every section value."""
-    try:
-        from bot.interview.rubric import load_rubric
-    except ImportError:
-        load_rubric = None  # type: ignore[assignment]
-    if load_rubric is not None:
-        try:
-            return set(load_rubric(rubric).cited_sections())
-        except BotError as e:
-            print(f"warning: {e}; checking the section ids it mentions anyway", file=sys.stderr)
-    import yaml
+    """Section ids the rubric cites; an invalid rubric is refused like a bad document (RubricError)."""
+    from bot.interview.rubric import load_rubric
 
-    try:
-        data = yaml.safe_load(rubric.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise GuidanceError(f"cannot read the rubric ({e.__class__.__name__})", path=str(rubric)) from e
-    return set(_walk_sections(data))
+    return set(load_rubric(rubric).cited_sections())
 
 
 def _progress() -> tuple[Callable[[int, int], None], Callable[[], None]]:

@@ -16,9 +16,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.config import Settings
+from bot.config import Settings, offline_guards
 from bot.errors import BotError
-from bot.wiring import build_knowledge, build_rubric, offline_guards, open_interview
 
 logger = logging.getLogger("bot")
 
@@ -36,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
+    from bot.wiring import build_knowledge
+
     kb = build_knowledge(settings)
     if kb.active_version() is None:
         print("知识库为空：请先运行 python ingest.py", file=sys.stderr)
@@ -53,27 +54,11 @@ def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
     return 0
 
 
-def _ensure_knowledge(settings: Settings) -> None:
-    """Builds the knowledge base from knowledge/ on first start, so a fresh clone works with one command."""
-    from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
-    from bot.wiring import build_store, rubric_path
-
-    store = build_store(settings)
-    if store.active_id() is not None:
-        return
-    print("首次启动：正在导入 knowledge/ 中的指导文章…", file=sys.stderr)
-    rubric = build_rubric(settings) if rubric_path(settings).exists() else None
-    result = Ingestor(store, lock_path=settings.data_dir / LOCK_FILE).ingest(
-        collect_sources(settings.knowledge_dir, settings.uploads_dir),
-        created_by="first-start",
-        required_sections=rubric.cited_sections() if rubric else (),
-    )
-    print(f"知识库 {result.version.id if result.version else '?'} 已就绪（{result.chunks} 个片段）。", file=sys.stderr)
-
-
 async def _chat(settings: Settings) -> int:
     from bot.terminal import run_terminal
+    from bot.wiring import build_knowledge, build_rubric, ensure_knowledge, open_interview
 
+    ensure_knowledge(settings)
     knowledge = build_knowledge(settings)
     rubric = build_rubric(settings)
     async with open_interview(settings, knowledge=knowledge, rubric=rubric) as service:
@@ -100,7 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "run" and not settings.bot_token:
             print("BOT_TOKEN 未设置：无法启动 Telegram 机器人（不带参数运行将进入终端对话）。", file=sys.stderr)
             return errno.EINVAL
-        _ensure_knowledge(settings)
         if command == "chat":
             if args.command is None:
                 print("未设置 BOT_TOKEN，启动终端对话模式。", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -68,3 +69,11 @@ class Settings(BaseSettings):
     def uploads_dir(self) -> Path:
         """Guidance documents uploaded by admins."""
         return self.data_dir / "uploads"
+
+
+def offline_guards() -> None:
+    """No hub, no telemetry: this bot never needs the internet for models."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not os.environ.get("EMBEDDING_MODEL"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,19 +17,29 @@ from bot.knowledge.store import VersionStore, make_client
 logger = logging.getLogger(__name__)
 
 
-def offline_guards() -> None:
-    """No hub, no telemetry: this bot never needs the internet for models."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not os.environ.get("EMBEDDING_MODEL"):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
 def build_store(settings: Settings) -> VersionStore:
     """The versioned Chroma store with lazily loaded embeddings."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     client = make_client(data_dir=settings.data_dir, chroma_url=settings.chroma_url)
     return VersionStore(client, LazyEmbeddings(settings.embedding_model))
+
+
+def ensure_knowledge(settings: Settings) -> None:
+    """Builds the knowledge base from knowledge/ on first start, so a fresh clone works with one command."""
+    from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
+
+    store = build_store(settings)
+    if store.active_id() is not None:
+        return
+    logger.info("first start: ingesting the guidance in %s", settings.knowledge_dir)
+    print("首次启动：正在导入 knowledge/ 中的指导文章…", file=sys.stderr)
+    rubric = build_rubric(settings) if rubric_path(settings).exists() else None
+    result = Ingestor(store, lock_path=settings.data_dir / LOCK_FILE).ingest(
+        collect_sources(settings.knowledge_dir, settings.uploads_dir),
+        created_by="first-start",
+        required_sections=rubric.cited_sections() if rubric else (),
+    )
+    print(f"知识库 {result.version.id if result.version else '?'} 已就绪（{result.chunks} 个片段）。", file=sys.stderr)
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:

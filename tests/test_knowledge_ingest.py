@@ -289,12 +289,8 @@ def test_cli_rollback_without_history(env, capsys) -> None:
     assert "no earlier version" in capsys.readouterr().err
 
 
-def test_rubric_sections_fallback_reader_agrees_with_the_rubric_loader() -> None:
-    import yaml
-
-    from bot.interview.rubric import load_rubric
-
-    raw = yaml.safe_load((KNOWLEDGE / "rubric.yaml").read_text(encoding="utf-8"))
-    assert set(cli._walk_sections(raw)) >= load_rubric(KNOWLEDGE / "rubric.yaml").cited_sections()
-    assert cli.cited_sections(KNOWLEDGE / "rubric.yaml") == load_rubric(KNOWLEDGE / "rubric.yaml").cited_sections()
-    assert set(cli._walk_sections({"a": [{"sections": ["1", 2]}, {"why_section": "3"}]})) == {"1", "2", "3"}
+def test_cli_refuses_an_invalid_rubric(env, folder, capsys) -> None:
+    (folder / "rubric.yaml").write_text("dimensions: []\nquestions: []\n", encoding="utf-8")
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rubric.yaml" in err[0]

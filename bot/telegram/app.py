@@ -84,8 +84,9 @@ async def _warm_up(knowledge: Any) -> None:
 
 async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack: contextlib.AsyncExitStack) -> None:
     """Builds the knowledge base and the interview (off the start-up path), registers commands, warms up."""
-    from bot.wiring import build_knowledge, build_rubric, open_interview
+    from bot.wiring import build_knowledge, build_rubric, ensure_knowledge, open_interview
 
+    await asyncio.to_thread(ensure_knowledge, settings)
     knowledge = await asyncio.to_thread(build_knowledge, settings)
     rubric = build_rubric(settings)
     service = await stack.enter_async_context(open_interview(settings, knowledge=knowledge, rubric=rubric))
