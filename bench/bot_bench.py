@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -114,9 +113,9 @@ async def measure(kind: str, cmd: list[str], env: dict[str, str], users: int, bu
                     latencies.append((first - since) * 1000)
                     # wait for the bot to finish reacting, then a human pause
                     if kind == "echo":
-                        await _until(lambda: len(server.messages(user.chat_id)) > step)
+                        await _until(lambda n=step: len(server.messages(user.chat_id)) > n)
                     else:
-                        await _until(lambda: f"第 {step + 1}/" in (
+                        await _until(lambda n=step: f"第 {n + 1}/" in (
                             (server.last_message(user.chat_id) or SimpleNamespace(text="")).text or ""))
                     await asyncio.sleep(0.5)
 

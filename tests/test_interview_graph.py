@@ -50,8 +50,8 @@ async def test_options_text_back_skip_and_clarify(checkpointer, rubric) -> None:
 
 async def test_number_picks_the_option_as_shown(checkpointer, rubric) -> None:
     svc = service_on(checkpointer, rubric)
-    step = await svc.start("t")
-    step = await svc.answer_text("t", "1")
+    await svc.start("t")
+    await svc.answer_text("t", "1")
     snap = await svc.graph.aget_state({"configurable": {"thread_id": "t"}})
     assert snap.values["answers"][rubric.questions[0].id]["level"] == rubric.questions[0].max_level
 

@@ -38,14 +38,19 @@ async def _remove_old_buttons(bot: Bot, chat_id: int, store: dict[int, int], kee
             logger.debug("could not remove old keyboard", exc_info=True)
 
 
+async def _show_new(bot: Bot, chat_id: int, step: Any, question_messages: dict[int, int]) -> None:
+    """Sends the step as a new message; the previous question message loses its buttons."""
+    await _remove_old_buttons(bot, chat_id, question_messages)
+    sent = await send_step(bot, chat_id, step)
+    if sent is not None:
+        question_messages[chat_id] = sent.message_id
+
+
 async def diagnose_command(message: Message, bot: Bot, interview: InterviewService,
                            question_messages: dict[int, int]) -> None:
     """Starts the interview, or shows the question it stopped at."""
     step = await interview.start(thread_of(message.chat.id))
-    await _remove_old_buttons(bot, message.chat.id, question_messages)
-    sent = await send_step(bot, message.chat.id, step)
-    if sent is not None:
-        question_messages[message.chat.id] = sent.message_id
+    await _show_new(bot, message.chat.id, step, question_messages)
 
 
 async def navigate_command(message: Message, bot: Bot, interview: InterviewService,
@@ -63,10 +68,7 @@ async def navigate_command(message: Message, bot: Bot, interview: InterviewServi
     except NoInterview:
         await message.answer(NO_INTERVIEW)
         return
-    await _remove_old_buttons(bot, message.chat.id, question_messages)
-    sent = await send_step(bot, message.chat.id, step)
-    if sent is not None:
-        question_messages[message.chat.id] = sent.message_id
+    await _show_new(bot, message.chat.id, step, question_messages)
 
 
 async def text_answer(message: Message, bot: Bot, interview: InterviewService,
@@ -138,18 +140,12 @@ async def nav_pressed(query: CallbackQuery, callback_data: NavCb, bot: Bot, inte
         if act == "begin":
             step = await interview.start(thread)
             await query.answer()
-            sent = await send_step(bot, message.chat.id, step)
-            if sent is not None:
-                await _remove_old_buttons(bot, message.chat.id, question_messages)
-                question_messages[message.chat.id] = sent.message_id
+            await _show_new(bot, message.chat.id, step, question_messages)
             return
         if act == "restart":
             step = await interview.restart(thread)
             await query.answer("已重新开始")
-            sent = await send_step(bot, message.chat.id, step)
-            if sent is not None:
-                await _remove_old_buttons(bot, message.chat.id, question_messages)
-                question_messages[message.chat.id] = sent.message_id
+            await _show_new(bot, message.chat.id, step, question_messages)
             return
         if question_messages.get(message.chat.id) not in (None, message.message_id):
             await query.answer(STALE)
