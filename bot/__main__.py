@@ -13,6 +13,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -74,14 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"配置错误: {e}", file=sys.stderr)
         return errno.EINVAL
-    logging.basicConfig(level=settings.log_level.upper(),
+    command = args.command or ("run" if settings.bot_token else "chat")
+    # The terminal chat is for people: only warnings on stderr unless LOG_LEVEL asks for more.
+    level = settings.log_level if command != "chat" or "LOG_LEVEL" in os.environ else "WARNING"
+    logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "chromadb", "sentence_transformers", "aiogram.event"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "search":
             return _search(settings, args.query, args.k, args.json)
-        command = args.command or ("run" if settings.bot_token else "chat")
         if command == "run" and not settings.bot_token:
             print("BOT_TOKEN 未设置：无法启动 Telegram 机器人（不带参数运行将进入终端对话）。", file=sys.stderr)
             return errno.EINVAL

@@ -30,16 +30,20 @@ class BotProcess:
         env = dict(os.environ, BOT_TOKEN=TOKEN, BOT_API_BASE=self.server.base, DATA_DIR=str(self.data_dir),
                    HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", LOG_LEVEL="INFO",
                    PYTHONPATH=str(ROOT), **self.env)
-        env.pop("WEBHOOK_URL", None)
+        if "WEBHOOK_URL" not in self.env:
+            env.pop("WEBHOOK_URL", None)
         polls_before = len(self.server.calls_to("getUpdates"))
+        hooks_before = len(self.server.calls_to("setWebhook", ok=True))
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         try:
             await self.server.wait_for(
-                lambda: len(self.server.calls_to("getUpdates")) > polls_before or self.proc.poll() is not None,
-                timeout, description="the bot to start polling")
+                lambda: len(self.server.calls_to("getUpdates")) > polls_before
+                or len(self.server.calls_to("setWebhook", ok=True)) > hooks_before
+                or self.proc.poll() is not None,
+                timeout, description="the bot to start polling (or set its webhook)")
         except AssertionError as e:
             raise AssertionError(f"{e}\n--- bot log ---\n{self.log()}") from e
         if self.proc.poll() is not None:

@@ -54,7 +54,7 @@ async def test_whole_interview_with_a_restart_in_the_middle(server: BotAPIServer
     await server.wait_for_message(user.chat_id, is_question(8), timeout=TIMEOUT)
 
     # The bot restarts: the interview resumes exactly where it stopped.
-    await bot.stop()
+    assert await bot.stop() == 0, bot.log()  # SIGTERM finishes cleanly
     await bot.start()
     sent = user.send("/diagnose")
     resumed = await server.wait_for_message(user.chat_id, is_question(8), after=sent, timeout=TIMEOUT)
@@ -139,3 +139,32 @@ async def test_a_blocked_user_does_not_stop_the_bot(server: BotAPIServer, bot: B
     sent = other.send("/help")  # still serving after the 403
     await server.wait_for_message(other.chat_id, after=sent, timeout=TIMEOUT)
     server.assert_no_errors(except_codes={403})
+
+
+async def test_network_errors_are_retried(server: BotAPIServer, bot: BotProcess) -> None:
+    user = server.user(1007, first_name="赵六")
+    server.inject_error(502, "Bad Gateway", method="sendMessage", chat_id=user.chat_id, count=2)
+    sent = user.send("/help")
+    reply = await server.wait_for_message(user.chat_id, after=sent, timeout=TIMEOUT)
+    assert "/diagnose" in reply.text
+    assert sum(c.error_code == 502 for c in server.errors) == 2
+
+
+async def test_webhook_mode_with_secret(server: BotAPIServer, data_dir: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = BotProcess(server, data_dir, tmp_path / "bot.log", WEBHOOK_URL=f"http://127.0.0.1:{port}/tg-hook",
+                      WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
+    await proc.start()
+    try:
+        assert server.webhook_url == f"http://127.0.0.1:{port}/tg-hook"
+        user = server.user(1008, first_name="钱七")
+        sent = user.send("/start")
+        reply = await server.wait_for_message(user.chat_id, after=sent, timeout=TIMEOUT)
+        assert "开始诊断" in reply.button_texts
+    finally:
+        assert await proc.stop() == 0, proc.log()
+    server.assert_no_errors()

@@ -44,14 +44,18 @@ def clip(text: str, limit: int) -> str:
 def _hard_split(paragraph: str, limit: int) -> list[str]:
     """Splits one over-long paragraph: drops its tags and cuts the plain text (never inside an entity)."""
     plain = std_html.unescape(_TAG_RE.sub("", paragraph))
-    out, current = [], ""
+    out: list[str] = []
+    current: list[str] = []
+    units = 0
     for ch in plain:
-        if visible_length(current + ch) > limit:
-            out.append(esc(current))
-            current = ""
-        current += ch
+        width = 2 if ord(ch) > 0xFFFF else 1  # UTF-16 code units, as Telegram counts
+        if units + width > limit:
+            out.append(esc("".join(current)))
+            current, units = [], 0
+        current.append(ch)
+        units += width
     if current:
-        out.append(esc(current))
+        out.append(esc("".join(current)))
     return out
 
 
