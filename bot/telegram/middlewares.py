@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -47,8 +46,3 @@ class RetryMiddleware(BaseRequestMiddleware):
                 logger.warning("%s on %s: retrying in %.1f s", type(e).__name__, type(method).__name__, wait)
                 await asyncio.sleep(wait)
 
-
-def describe_update(data: dict[str, Any]) -> str:
-    """A short id for logs."""
-    update = data.get("event_update")
-    return f"update {getattr(update, 'update_id', '?')}"
