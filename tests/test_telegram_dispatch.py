@@ -99,3 +99,11 @@ async def test_callback_answered_once(client: BotClient) -> None:
     query = await client.click("跳过")
     assert len(client.answers_to(query)) == 1
     assert isinstance(client.session.of(AnswerCallbackQuery)[0], AnswerCallbackQuery)
+
+
+async def test_report_and_export_before_any_interview(client: BotClient) -> None:
+    await client.send("/report")
+    assert "还没有完成的诊断报告" in client.last_text()
+    await client.send("/export")
+    assert "还没有完成的诊断报告" in client.last_text()
+    assert not client.session.of(SendDocument)

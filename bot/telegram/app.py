@@ -73,10 +73,7 @@ def build_bot(settings: Settings) -> Bot:
 async def _warm_up(knowledge: Any) -> None:
     """Loads jieba, the index and the embedding model in the background, after the bot is answering."""
     try:
-        await asyncio.to_thread(knowledge.warm_up)
-        embeddings = knowledge.store.embeddings
-        if hasattr(embeddings, "warm_up"):
-            await asyncio.to_thread(embeddings.warm_up)
+        await asyncio.to_thread(knowledge.warm_up)  # tokenizer, index and (when dense is on) the model
         logger.info("knowledge base warmed up")
     except Exception:  # noqa: BLE001 - warm-up is an optimisation; queries load on demand
         logger.exception("warm-up failed")
