@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     )
     chroma_url: str | None = Field(default=None, description="Chroma server URL (HttpClient); default: embedded.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    group_rate_limit: int = Field(
+        default=20, ge=1, description="Messages (sends and edits) the bot allows itself per group per window."
+    )
+    group_rate_window: float = Field(default=60.0, gt=0, description="The window of GROUP_RATE_LIMIT, in seconds.")
+    group_edit_interval: float = Field(
+        default=5.0, ge=0, description="Least seconds between two vote-count edits of one group question message."
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -59,6 +66,11 @@ class Settings(BaseSettings):
     def checkpoint_path(self) -> Path:
         """SQLite file of the LangGraph checkpointer."""
         return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def db_path(self) -> Path:
+        """SQLite file of group sessions, usage events and the audit log."""
+        return self.data_dir / "bot.sqlite"
 
     @property
     def reports_dir(self) -> Path:

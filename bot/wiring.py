@@ -59,7 +59,7 @@ def build_rubric(settings: Settings) -> Rubric:
 
 @contextlib.asynccontextmanager
 async def open_interview(settings: Settings, *, knowledge: KnowledgeBase, rubric: Rubric,
-                         llm: object | None = None) -> AsyncIterator[object]:
+                         llm: object | None = None, on_event: object | None = None) -> AsyncIterator[object]:
     """An InterviewService on a SQLite checkpointer under DATA_DIR, closed on exit."""
     from bot.interview.graph import build_graph
     from bot.interview.service import InterviewService
@@ -67,7 +67,8 @@ async def open_interview(settings: Settings, *, knowledge: KnowledgeBase, rubric
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_checkpointer(settings.checkpoint_path) as checkpointer:
         graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge, llm=llm)
-        yield InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title)
+        yield InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title,
+                               on_event=on_event)  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager
@@ -81,3 +82,22 @@ async def open_checkpointer(path: Path) -> AsyncIterator[object]:
         yield saver
     finally:
         gen.close()
+
+
+def interview_event_hook(events: object):  # type: ignore[no-untyped-def]
+    """Turns InterviewService events of private chats ("chat:<id>") into usage events for /stats."""
+    from bot.admin.events import INTERVIEW_COMPLETED, INTERVIEW_STARTED, EventLog, report_summary
+
+    assert isinstance(events, EventLog)
+
+    async def hook(kind: str, thread_id: str, data: dict[str, object]) -> None:
+        if not thread_id.startswith("chat:"):
+            return
+        chat_id = int(thread_id.split(":", 1)[1])
+        if kind == "started":
+            await events.record(INTERVIEW_STARTED, user_id=chat_id, chat_id=chat_id)
+        elif kind == "completed":
+            await events.record(INTERVIEW_COMPLETED, user_id=chat_id, chat_id=chat_id,
+                                data=report_summary(data["report"]))  # type: ignore[arg-type]
+
+    return hook

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.interview.rubric import Rubric
-from bot.interview.scoring import SEVERITY_LABELS, VERDICT_LABELS, score
+from bot.interview.scoring import SEVERITY_LABELS, VERDICT_LABELS, GapScore, Scores, score
 
 
 class CitationLike(Protocol):
@@ -157,17 +157,12 @@ class Report:
         )
 
 
-def build_report(rubric: Rubric, answers: Mapping[str, Mapping[str, Any]], citer: Citer | None) -> Report:
-    """Scores the answers and cites, for every gap, the passage of the guidance that prescribes the pre-work."""
-    levels = {qid: a.get("level") for qid, a in answers.items()}
-    s = score(rubric, levels)
+def cite_gaps(rubric: Rubric, gap_scores: Sequence[GapScore], citer: Citer | None) -> tuple[GapItem, ...]:
+    """Gap items with, for each, a verbatim passage of the gap's own section that prescribes the pre-work."""
     gaps = []
-    kb_versions: set[str] = set()
-    for g in s.gaps:
+    for g in gap_scores:
         q = g.question
         cite = citer.cite(q.section, f"{q.gap.todo} {q.gap.missing} {q.text}") if citer else None
-        if cite:
-            kb_versions.add(cite.kb_version)
         title = (citer.section_title(q.section) if citer else None) or (cite.title if cite else q.section)
         gaps.append(
             GapItem(
@@ -178,9 +173,35 @@ def build_report(rubric: Rubric, answers: Mapping[str, Mapping[str, Any]], citer
                 unknown=g.unknown, priority=round(g.priority, 3),
             )
         )
+    return tuple(gaps)
+
+
+def assemble_report(rubric: Rubric, scores: Scores, answers: Sequence[AnswerItem], citer: Citer | None) -> Report:
+    """A report from scores and answer items: cited gaps, chapter 7's closing, the knowledge-base version(s)."""
+    gaps = cite_gaps(rubric, scores.gaps, citer)
+    kb_versions = {g.kb_version for g in gaps if g.kb_version}
     closing = citer.cite(rubric.closing_section, rubric.closing_text) if citer else None
     if closing:
         kb_versions.add(closing.kb_version)
+    return Report(
+        verdict=scores.verdict,
+        overall=scores.overall,
+        dimensions=tuple(DimensionScore(d.id, d.section, d.title, scores.dimensions[d.id]) for d in rubric.dimensions),
+        risks=tuple(RiskFlag(r.id, r.section, r.title, scores.risks[r.id]) for r in rubric.risks),
+        gaps=gaps,
+        answers=tuple(answers),
+        kb_version=",".join(sorted(kb_versions)) or "none",
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        title=rubric.title,
+        closing_quote=closing.quote if closing else rubric.closing_text,
+        closing_section=closing.section if closing else rubric.closing_section,
+        closing_title=closing.title if closing else "",
+    )
+
+
+def build_report(rubric: Rubric, answers: Mapping[str, Mapping[str, Any]], citer: Citer | None) -> Report:
+    """Scores the answers and cites, for every gap, the passage of the guidance that prescribes the pre-work."""
+    levels = {qid: a.get("level") for qid, a in answers.items()}
     answer_items = []
     for q in rubric.questions:
         a = answers.get(q.id)
@@ -191,17 +212,4 @@ def build_report(rubric: Rubric, answers: Mapping[str, Mapping[str, Any]], citer
             AnswerItem(q.id, q.section, str(a.get("text", "")), level, q.max_level,
                        q.option(level).label if level is not None else "未知（跳过）", str(a.get("via", "option")))
         )
-    return Report(
-        verdict=s.verdict,
-        overall=s.overall,
-        dimensions=tuple(DimensionScore(d.id, d.section, d.title, s.dimensions[d.id]) for d in rubric.dimensions),
-        risks=tuple(RiskFlag(r.id, r.section, r.title, s.risks[r.id]) for r in rubric.risks),
-        gaps=tuple(gaps),
-        answers=tuple(answer_items),
-        kb_version=",".join(sorted(kb_versions)) or "none",
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        title=rubric.title,
-        closing_quote=closing.quote if closing else rubric.closing_text,
-        closing_section=closing.section if closing else rubric.closing_section,
-        closing_title=closing.title if closing else "",
-    )
+    return assemble_report(rubric, score(rubric, levels), answer_items, citer)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +63,9 @@ class Finished:
 
 Step = QuestionStep | Finished
 
+# (kind, thread id, data): "started" {} when a new interview begins, "completed" {"report": report.json}.
+EventHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
 
 def _short_title(title: str) -> str:
     """'4.2 用户洞察与画像:了解你的私域对象' → '4.2 用户洞察与画像'."""
@@ -73,10 +76,12 @@ class InterviewService:
     """Runs interviews on the compiled graph; one thread per chat (or per member of a group session)."""
 
     def __init__(self, *, graph: Any, rubric: Rubric,
-                 section_title: Callable[[str], str | None] | None = None) -> None:
+                 section_title: Callable[[str], str | None] | None = None,
+                 on_event: EventHook | None = None) -> None:
         self.graph = graph
         self.rubric = rubric
         self._section_title = section_title
+        self._on_event = on_event
         self._locks: dict[str, asyncio.Lock] = {}
         # Where each thread stands after its last step in this process (waiting, question index), so a button
         # press costs one graph run instead of a checkpoint read plus a run. The checkpoint stays the truth:
@@ -115,6 +120,14 @@ class InterviewService:
             return short if short.startswith(question.section) else f"{question.section} {short}"
         dim = next((d.title for d in self.rubric.dimensions if d.id == question.dimension), "")
         return f"{question.section} {dim}".strip()
+
+    async def _emit(self, kind: str, thread_id: str, data: dict[str, Any]) -> None:
+        if self._on_event is None:
+            return
+        try:
+            await self._on_event(kind, thread_id, data)
+        except Exception:  # noqa: BLE001 - usage statistics must never break an interview
+            logger.exception("event hook failed for %s", kind)
 
     async def _snapshot(self, thread_id: str) -> Any:
         return await self.graph.aget_state(self._config(thread_id))
@@ -168,12 +181,16 @@ class InterviewService:
                 "done": False, "report": None, "cancelled": False,
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            if snap.values and snap.values.get("cancelled") and not fresh:
+            resumed = bool(snap.values and snap.values.get("cancelled") and not fresh)
+            if resumed:
                 # Paused with /cancel: continue where it stopped, answers kept.
                 initial.update(index=snap.values.get("index", 0), answers=snap.values.get("answers") or {},
                                notice=NOTICE_RESUMED, started_at=snap.values.get("started_at", initial["started_at"]))
             values = await self.graph.ainvoke(initial, self._config(thread_id), durability=DURABILITY)
-            return self._step(thread_id, values)
+            step = self._step(thread_id, values)
+        if not resumed:
+            await self._emit("started", thread_id, {})
+        return step
 
     async def _resume(self, thread_id: str, value: dict[str, Any], *, expect_qid: str | None = None) -> Step:
         async with self._lock(thread_id):
@@ -192,7 +209,12 @@ class InterviewService:
             from langgraph.types import Command  # imported late: keeps langgraph off the bot's start-up path
 
             values = await self.graph.ainvoke(Command(resume=value), self._config(thread_id), durability=DURABILITY)
-            return self._step(thread_id, values)
+            step = self._step(thread_id, values)
+        if value.get("kind") == "restart":
+            await self._emit("started", thread_id, {})
+        if isinstance(step, Finished):
+            await self._emit("completed", thread_id, {"report": step.report.to_json()})
+        return step
 
     async def answer_option(self, thread_id: str, question_id: str, level: int) -> Step:
         """Answers the current question with an option (StaleAction if the button is not for it)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
+from collections.abc import Callable
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -46,3 +49,61 @@ class RetryMiddleware(BaseRequestMiddleware):
                 logger.warning("%s on %s: retrying in %.1f s", type(e).__name__, type(method).__name__, wait)
                 await asyncio.sleep(wait)
 
+
+
+# Methods Telegram counts against a group's ~20 messages a minute (edits included, in practice).
+PACED_METHODS = frozenset({
+    "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage", "forwardMessage",
+    "editMessageText", "editMessageReplyMarkup", "editMessageCaption",
+})
+
+
+class GroupPacer(BaseRequestMiddleware):
+    """Keeps the bot under a group's message limit: at most `limit` counted calls per chat in any `window`.
+
+    A call that would exceed the limit waits for a slot instead of drawing a 429; private chats are not paced.
+    """
+
+    def __init__(self, *, limit: int = 20, window: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._sent: dict[int, deque[list[float]]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        """Waits for a free slot in the chat's window, then sends."""
+        chat_id = getattr(method, "chat_id", None)
+        if not (isinstance(chat_id, int) and chat_id < 0 and method.__api_method__ in PACED_METHODS):
+            return await make_request(bot, method)
+        slot = await self.acquire(chat_id)
+        try:
+            return await make_request(bot, method)
+        finally:
+            # Telegram counts the call when it arrives, a little after the slot was taken.
+            slot[0] = self.clock()
+
+    async def acquire(self, chat_id: int) -> list[float]:
+        """Takes one slot of the chat's window (waiting while it is full); returns the slot's time stamp."""
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:  # FIFO: calls leave in the order they asked
+            sent = self._sent.setdefault(chat_id, deque())
+            while True:
+                now = self.clock()
+                while sent and sent[0][0] <= now - self.window:
+                    sent.popleft()
+                if len(sent) < self.limit:
+                    slot = [now]
+                    sent.append(slot)
+                    return slot
+                wait = sent[0][0] + self.window - now
+                logger.info("group %s: %d messages in the last %.0f s, waiting %.1f s", chat_id, len(sent),
+                            self.window, wait)
+                await asyncio.sleep(max(wait, 0.01))
+
+    def used(self, chat_id: int) -> int:
+        """Counted calls in the chat's current window."""
+        now = self.clock()
+        return sum(1 for t in self._sent.get(chat_id, ()) if t[0] > now - self.window)

@@ -1,0 +1,1 @@
+"""Team diagnosis sessions in group chats: votes, aggregation, disagreement."""

@@ -1,0 +1,129 @@
+"""The team report (pure): the private report's schema built from the team's votes, plus who agreed and who did not.
+
+* team answer to a question = the mean of its members' levels (a question nobody answered counts as unknown);
+  team dimension scores, the overall score, the verdict, risks and gaps follow from these with the private
+  scoring rules — so the team score equals the mean of members' scores when everyone answered everything;
+* a member's dimension score is computed over the questions that member answered; the band of the radar chart
+  is the lowest and highest member score per dimension, `spread` their difference;
+* a question's `spread` is the highest minus the lowest level chosen; `disagreement` when it is 2 levels or more.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from statistics import fmean
+
+from bot.interview.report import AnswerItem, Citer, Report, assemble_report
+from bot.interview.rubric import Question, Rubric
+from bot.interview.scoring import readiness, score
+
+DISAGREEMENT_LEVELS = 2
+
+
+@dataclass(frozen=True)
+class Member:
+    """A participant of a group session."""
+
+    user_id: int
+    name: str
+
+
+def level_spread(levels: Sequence[int]) -> int:
+    """Highest minus lowest level (0 for fewer than two answers)."""
+    return max(levels) - min(levels) if len(levels) > 1 else 0
+
+
+def distribution(question: Question, votes: Mapping[int, int]) -> list[tuple[str, int, int]]:
+    """(option label, level, count) for every option of the question, in the order shown."""
+    counts = Counter(votes.values())
+    return [(o.label, o.level, counts.get(o.level, 0)) for o in question.options]
+
+
+def member_dimension_scores(rubric: Rubric, votes: Mapping[str, int]) -> dict[str, float | None]:
+    """0–100 per dimension over the questions this member answered (None where they answered none)."""
+    out: dict[str, float | None] = {}
+    for d in rubric.dimensions:
+        answered = [q for q in rubric.questions if q.dimension == d.id and q.id in votes]
+        total = sum(q.weight for q in answered)
+        out[d.id] = (round(100 * sum(q.weight * readiness(q, votes[q.id]) for q in answered) / total, 1)
+                     if total else None)
+    return out
+
+
+def _answer_item(question: Question, votes: Mapping[int, int]) -> AnswerItem:
+    if not votes:
+        return AnswerItem(question.id, question.section, "", None, question.max_level, "未知（无人作答）", "group")
+    mean = fmean(votes.values())
+    text = "；".join(f"{label} ×{n}" for label, _, n in distribution(question, votes) if n)
+    nearest = min(question.options, key=lambda o: (abs(o.level - mean), o.level))
+    return AnswerItem(question.id, question.section, text, round(mean), question.max_level,
+                      f"团队平均 {mean:.1f}/{question.max_level}（最接近：{nearest.label}）", "group")
+
+
+def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], members: Sequence[Member],
+                       citer: Citer | None, *, asked: Sequence[str] = ()) -> Report:
+    """The team report: private schema + `participants`, `questions` (votes, spread, disagreement) and `team`."""
+    names = {m.user_id: m.name for m in members}
+    team_levels: dict[str, float | None] = {}
+    answer_items = []
+    questions = []
+    for q in rubric.questions:
+        q_votes = dict(votes.get(q.id, {}))
+        if not q_votes and q.id not in asked:
+            continue  # never reached (the session ended early)
+        team_levels[q.id] = fmean(q_votes.values()) if q_votes else None
+        answer_items.append(_answer_item(q, q_votes))
+        spread = level_spread(list(q_votes.values()))
+        questions.append({
+            "question_id": q.id, "section": q.section,
+            "votes": {str(uid): level for uid, level in sorted(q_votes.items())},
+            "spread": spread, "disagreement": spread >= DISAGREEMENT_LEVELS,
+            "mean": round(fmean(q_votes.values()), 2) if q_votes else None,
+            "unanswered": not q_votes,
+        })
+    scores = score(rubric, team_levels)  # type: ignore[arg-type]  # mean levels are fractional on purpose
+    report = assemble_report(rubric, scores, answer_items, citer)
+
+    per_member: dict[int, dict[str, int]] = {m.user_id: {} for m in members}
+    for qid, q_votes in votes.items():
+        for uid, level in q_votes.items():
+            per_member.setdefault(uid, {})[qid] = level
+    member_scores = {uid: member_dimension_scores(rubric, v) for uid, v in per_member.items() if v}
+    team_dims = []
+    for d in rubric.dimensions:
+        values = [s[d.id] for s in member_scores.values() if s[d.id] is not None]
+        team_dims.append({
+            "id": d.id, "section": d.section, "title": d.title, "mean": scores.dimensions[d.id],
+            "min": min(values) if values else None, "max": max(values) if values else None,
+            "spread": round(max(values) - min(values), 1) if values else None,
+            "members": len(values),
+        })
+    asked = len(questions)
+    participants = [{"user_id": uid, "name": names.get(uid, str(uid)), "answered": len(per_member.get(uid, {}))}
+                    for uid in sorted(set(names) | set(per_member), key=lambda u: (names.get(u) is None, u))]
+    voted = [p for p in participants if p["answered"]]
+    extra = {
+        "kind": "group",
+        "participants": participants,
+        "questions": questions,
+        "team": {
+            "dimensions": team_dims,
+            "turnout": {
+                "participants": len(participants),
+                "voted": len(voted),
+                "questions": asked,
+                "mean_answered": round(fmean(p["answered"] for p in participants), 1) if participants else 0.0,
+                "rate": round(sum(p["answered"] for p in participants) / (asked * len(participants)), 3)
+                if asked and participants else 0.0,
+            },
+        },
+    }
+    return replace(report, extra=extra)
+
+
+def disagreements(report: Report) -> list[dict[str, object]]:
+    """The report's questions with strong disagreement, most divided first."""
+    rows = [q for q in report.extra.get("questions", []) if q.get("disagreement")]
+    return sorted(rows, key=lambda q: -int(q["spread"]))
