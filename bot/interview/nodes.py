@@ -66,7 +66,8 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
         """Reads the input: option, free text, skip, back or restart."""
         incoming = state.get("incoming") or {}
         kind = incoming.get("kind")
-        index = state.get("index", 0)
+        # Clamped: a rubric reloaded with fewer questions must not strand an interview past its end.
+        index = min(state.get("index", 0), len(deps.rubric.questions) - 1)
         question = deps.rubric.questions[index]
         answers = dict(state.get("answers") or {})
         if kind == "back":

@@ -138,7 +138,7 @@ class InterviewService:
         self._position[thread_id] = (waiting, int(values.get("index", 0)))
         if finished:
             return Finished(thread_id, Report.from_json(values["report"]), notice or "")
-        index = int(values.get("index", 0))
+        index = min(int(values.get("index", 0)), len(self.rubric.questions) - 1)  # a reload may shorten the rubric
         q = self.rubric.questions[index]
         return QuestionStep(
             thread_id=thread_id,
@@ -203,7 +203,7 @@ class InterviewService:
             if not waiting:
                 raise NoInterview("no interview is running")
             if expect_qid is not None:
-                current = self.rubric.questions[index]
+                current = self.rubric.questions[min(index, len(self.rubric.questions) - 1)]
                 if current.id != expect_qid:
                     raise StaleAction(f"button for {expect_qid}, current question is {current.id}")
             from langgraph.types import Command  # imported late: keeps langgraph off the bot's start-up path
@@ -230,7 +230,7 @@ class InterviewService:
         """Answers the current question in free text (a bare number picks option N as shown)."""
         stripped = text.strip()
         if re.fullmatch(r"[1-4]", stripped) and await self.in_progress(thread_id):
-            q = self.rubric.questions[self._position[thread_id][1]]
+            q = self.rubric.questions[min(self._position[thread_id][1], len(self.rubric.questions) - 1)]
             number = int(stripped)
             if number <= len(q.options):
                 # Options are shown ready-first and numbered from 1.
@@ -268,6 +268,16 @@ class InterviewService:
         snap = await self._snapshot(thread_id)
         data = (snap.values or {}).get("last_report")
         return Report.from_json(data) if data else None
+
+    def reload(self, graph: Any, rubric: Rubric) -> None:
+        """Switches to a new rubric and its compiled graph (same checkpointer); running interviews carry on.
+
+        A running interview keeps its answers (by question id) and its position, clamped to the last question;
+        answers to questions the new rubric no longer has are ignored in scoring.
+        """
+        self.graph = graph
+        self.rubric = rubric
+        self._titles.clear()
 
     async def forget(self, thread_id: str) -> None:
         """Deletes every checkpoint of this thread."""

@@ -68,3 +68,32 @@ def report_markdown(report: Report, *, max_gaps: int | None = None) -> str:
         lines.append("")
     lines.append(f"_知识库版本 {report.kb_version} · 生成于 {report.created_at} · {SECTION_NOTE}_")
     return "\n".join(lines) + "\n"
+
+
+def group_report_markdown(report: Report) -> str:
+    """The team report in Markdown: the private report, then team scores with spread, turnout and disagreements."""
+    team = report.extra.get("team", {})
+    turnout = team.get("turnout", {})
+    people = {str(p["user_id"]): p["name"] for p in report.extra.get("participants", [])}
+    lines = [f"# 团队版：{report.title}", ""]
+    lines.append(f"参与 {turnout.get('participants', 0)} 人，实际作答 {turnout.get('voted', 0)} 人；"
+                 f"共 {turnout.get('questions', 0)} 题，作答率 {100 * float(turnout.get('rate', 0)):.0f}%。")
+    lines += ["", "## 团队各维度得分（平均与成员最低–最高）", "", "| 维度 | 章节 | 团队平均 | 最低 | 最高 | 差距 |",
+              "|---|---|---|---|---|---|"]
+    for d in team.get("dimensions", []):
+        def num(v: object) -> str:
+            return "—" if v is None else f"{float(v):.0f}"  # type: ignore[arg-type]
+        lines.append(f"| {d['title']} | {d['section']} | {num(d['mean'])} | {num(d['min'])} | {num(d['max'])} "
+                     f"| {num(d['spread'])} |")
+    lines += ["", "## 参与者", "", "| 成员 | 作答题数 |", "|---|---|"]
+    lines += [f"| {p['name'].replace('|', '/')} | {p['answered']} |" for p in report.extra.get("participants", [])]
+    lines += ["", "## 分歧（回答相差两级以上）", ""]
+    split = [q for q in report.extra.get("questions", []) if q.get("disagreement")]
+    if not split:
+        lines.append("没有相差两级以上的题。")
+    for q in split:
+        who = "，".join(f"{people.get(uid, uid)}：{level}" for uid, level in q["votes"].items())
+        lines.append(f"- {q['question_id']}（{q['section']}）相差 {q['spread']} 级：{who}")
+    lines.append("")
+    body = report_markdown(report)
+    return "\n".join(lines) + "\n" + body.split("\n", 1)[1]

@@ -16,23 +16,26 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, TelegramObject
 
 from bot.config import Settings
-from bot.telegram.middlewares import RetryMiddleware
-from bot.telegram.routers import ask, common, errors, interview, reports
+from bot.telegram.middlewares import GroupPacer, RetryMiddleware
+from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
 logger = logging.getLogger(__name__)
 
 COMMANDS = [
     ("start", "开始使用"), ("diagnose", "开始或继续准备度诊断"), ("back", "上一题"), ("skip", "跳过当前题"),
     ("restart", "重新开始诊断"), ("cancel", "暂停诊断"), ("report", "查看最近的报告"),
-    ("export", "导出完整报告（Markdown/JSON）"), ("ask", "向指导文章提问"), ("help", "帮助"),
+    ("export", "导出完整报告（Markdown/JSON）"), ("ask", "向指导文章提问"), ("forget", "删除我的全部数据"),
+    ("help", "帮助"),
 ]
 
 
-def build_dispatcher(**services: Any) -> Dispatcher:
+def build_dispatcher(*, group_edit_interval: float = 5.0, **services: Any) -> Dispatcher:
     """The dispatcher with every router; services reach handlers by parameter name."""
-    dp = Dispatcher(question_messages={}, **services)
-    dp.include_routers(common.make_router(), interview.make_router(), reports.make_router(), ask.make_router(),
-                       errors.make_router())
+    from bot.telegram.group_flow import GroupView
+
+    dp = Dispatcher(question_messages={}, group_view=GroupView(edit_interval=group_edit_interval), **services)
+    dp.include_routers(group.make_router(), common.make_router(), admin.make_router(), privacy.make_router(),
+                       interview.make_router(), reports.make_router(), ask.make_router(), errors.make_router())
     return dp
 
 
@@ -65,7 +68,9 @@ def build_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None  # checked by the caller
     api = TelegramAPIServer.from_base(settings.bot_api_base) if settings.bot_api_base else None
     session = AiohttpSession(api=api) if api else AiohttpSession()
+    # The pacer sits inside the retry loop's reach: every attempt, retries included, waits for a group slot.
     session.middleware(RetryMiddleware())
+    session.middleware(GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window))
     return Bot(settings.bot_token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 
@@ -81,15 +86,41 @@ async def _warm_up(knowledge: Any) -> None:
 
 async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack: contextlib.AsyncExitStack) -> None:
     """Builds the knowledge base and the interview (off the start-up path), registers commands, warms up."""
-    from bot.wiring import build_knowledge, build_rubric, ensure_knowledge, open_interview
+    from aiogram.types import BotCommandScopeChat
+
+    from bot.admin.audit import AuditLog
+    from bot.admin.events import EventLog
+    from bot.admin.forget import ForgetService
+    from bot.admin.guidance import GuidanceService
+    from bot.db import open_db
+    from bot.group.service import GroupService
+    from bot.knowledge.ingest import LOCK_FILE
+    from bot.wiring import build_knowledge, build_rubric, ensure_knowledge, interview_event_hook, open_interview
 
     await asyncio.to_thread(ensure_knowledge, settings)
     knowledge = await asyncio.to_thread(build_knowledge, settings)
     rubric = build_rubric(settings)
-    service = await stack.enter_async_context(open_interview(settings, knowledge=knowledge, rubric=rubric))
-    gate.provide(interview=service, knowledge=knowledge, settings=settings)
+    db = await stack.enter_async_context(open_db(settings.db_path))
+    events = EventLog(db)
+    service = await stack.enter_async_context(
+        open_interview(settings, knowledge=knowledge, rubric=rubric, on_event=interview_event_hook(events)))
+    groups = GroupService(db, rubric=rubric, citer=knowledge, events=events)
+    audit = AuditLog(db)
+    guidance = GuidanceService(knowledge.store, knowledge_dir=settings.knowledge_dir,
+                               uploads_dir=settings.uploads_dir, lock_path=settings.data_dir / LOCK_FILE,
+                               required_sections=lambda: service.rubric.cited_sections())
+    privacy = ForgetService(db, interview=service, groups=groups, audit=audit)
+    gate.provide(interview=service, knowledge=knowledge, settings=settings, db=db, events=events, groups=groups,
+                 audit=audit, guidance=guidance, privacy=privacy)
     logger.info("services ready")
     await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
+    for admin_id in sorted(settings.admin_ids):
+        try:  # Telegram refuses a chat scope for a user who has not started the bot yet
+            await bot.set_my_commands([BotCommand(command=c, description=d)
+                                       for c, d in COMMANDS + admin.ADMIN_COMMANDS],
+                                      scope=BotCommandScopeChat(chat_id=admin_id))
+        except Exception as e:  # noqa: BLE001 - the commands still work; only the menu lacks them
+            logger.warning("could not set the admin command menu for %s: %s", admin_id, e)
     await _warm_up(knowledge)
 
 
@@ -97,7 +128,7 @@ async def run_telegram(settings: Settings) -> int:
     """Runs the bot until SIGINT/SIGTERM; closes the checkpointer and the session on the way out."""
     bot = build_bot(settings)
     gate = ServicesGate()
-    dp = build_dispatcher()
+    dp = build_dispatcher(group_edit_interval=settings.group_edit_interval)
     dp.update.outer_middleware(gate)
     async with contextlib.AsyncExitStack() as stack:
         opening = asyncio.create_task(_open_services(settings, bot, gate, stack))

@@ -16,3 +16,32 @@ class NavCb(CallbackData, prefix="n1"):
     """Interview navigation: begin, back, skip, restart, resume."""
 
     act: str
+
+
+class GroupVoteCb(CallbackData, prefix="gv1"):
+    """A member's vote in a group session: session id, question index, option level."""
+
+    s: int
+    i: int
+    lv: int
+
+
+class GroupCtlCb(CallbackData, prefix="gc1"):
+    """Group session control: join, begin, next, skip, end, cancel, resume, restart (i = question index)."""
+
+    s: int
+    act: str
+    i: int = -1
+
+
+class AdminCb(CallbackData, prefix="ad1"):
+    """Admin confirmations: ingest or cancel an upload (arg: its token), roll back or not (arg: the target id)."""
+
+    act: str  # "up" / "upx" / "rb" / "rbx"
+    arg: str
+
+
+class ForgetCb(CallbackData, prefix="fg1"):
+    """The /forget confirmation: delete or keep."""
+
+    act: str  # "yes" / "no"

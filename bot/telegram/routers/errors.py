@@ -6,7 +6,7 @@ import logging
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramForbiddenError
-from aiogram.types import ErrorEvent
+from aiogram.types import ErrorEvent, Message
 
 logger = logging.getLogger(__name__)
 
@@ -21,13 +21,16 @@ async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
         return True
     logger.error("update %s failed: %r", update.update_id, event.exception, exc_info=event.exception)
     chat_id = None
-    if update.message is not None:
-        chat_id = update.message.chat.id
-    elif update.callback_query is not None and update.callback_query.message is not None:
-        chat_id = update.callback_query.message.chat.id
+    thread_id = None  # a forum topic: apologise where the user is
+    message = update.message
+    if message is None and update.callback_query is not None and isinstance(update.callback_query.message, Message):
+        message = update.callback_query.message
+    if message is not None:
+        chat_id = message.chat.id
+        thread_id = message.message_thread_id if message.is_topic_message else None
     if chat_id is not None:
         try:
-            await bot.send_message(chat_id, SORRY)
+            await bot.send_message(chat_id, SORRY, message_thread_id=thread_id)
         except Exception:  # noqa: BLE001 - the apology itself failing must not raise again
             logger.warning("could not tell chat %s about the error", chat_id)
     return True

@@ -1,0 +1,223 @@
+"""Shows group sessions in the chat: questions posted once, vote counts edited at most every few seconds,
+the distribution when a question closes, and the team report with its radar band.
+
+Telegram allows about 20 messages a minute in a group, edits included. A session costs one message per question
+plus one edit when it closes; vote-count edits are coalesced (`Coalescer`), and the request-level `GroupPacer`
+keeps whatever remains under the limit, so a normal session never draws a 429 (and one that does is retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+
+from bot.group.service import Advance, GroupService, QuestionState, Session, StaleGroupAction
+from bot.interview.report import Report
+from bot.interview.rubric import Question, Rubric
+from bot.report.chart import radar_png
+from bot.report.markdown import group_report_markdown, report_json
+from bot.telegram.group_render import (
+    closed_question_html,
+    group_report_html,
+    lobby_html,
+    open_question_html,
+)
+from bot.telegram.keyboards import group_lobby_keyboard, group_question_keyboard
+from bot.telegram.render import CAPTION_LIMIT, clip, esc, split_message
+
+logger = logging.getLogger(__name__)
+
+
+class Coalescer:
+    """Runs an action for a key at most once every `interval` seconds; requests in between merge into one.
+
+    Trailing edge: the first request also waits `interval`, so a team that votes within a few seconds costs no
+    count edit at all (the question closes first and cancels it); each member sees their own vote at once in
+    the button's notice.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[Hashable, float] = {}
+        self._pending: dict[Hashable, asyncio.Task[None]] = {}
+
+    def request(self, key: Hashable, action: Callable[[], Awaitable[None]]) -> None:
+        """Schedules `action` now, or once the interval since the last run has passed (merging requests)."""
+        if key in self._pending:
+            return  # the pending run will show the latest state
+        now = time.monotonic()
+        delay = max(self.interval, self._last.get(key, float("-inf")) + self.interval - now)
+        self._pending[key] = asyncio.create_task(self._run(key, delay, action))
+
+    async def _run(self, key: Hashable, delay: float, action: Callable[[], Awaitable[None]]) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            self._pending.pop(key, None)
+        self._last[key] = time.monotonic()
+        try:
+            await action()
+        except Exception:  # noqa: BLE001 - a missed count update is cosmetic; the next vote retries
+            logger.exception("coalesced update %s failed", key)
+
+    def cancel(self, key: Hashable) -> None:
+        """Drops a pending run (the message is about to be replaced by something final)."""
+        task = self._pending.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    async def drain(self) -> None:
+        """Waits for pending runs (tests and shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
+
+
+async def edit_html(bot: Bot, chat_id: int, message_id: int, text: str,
+                    markup: InlineKeyboardMarkup | None) -> bool:
+    """Edits a bot message; 'not modified' counts as done, a vanished message as not done."""
+    try:
+        await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
+    except TelegramBadRequest as e:
+        if "message is not modified" in e.message:
+            return True
+        logger.info("could not edit %s/%s: %s", chat_id, message_id, e.message)
+        return False
+    return True
+
+
+class GroupView:
+    """Renders group sessions; one per dispatcher (holds the coalescer and the per-session order locks)."""
+
+    def __init__(self, *, edit_interval: float = 5.0) -> None:
+        self.tallies = Coalescer(edit_interval)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def lock(self, session_id: int) -> asyncio.Lock:
+        """Keeps the chat's messages of one session in order (close → next question → report)."""
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    # ------------------------------------------------------------------ lobby
+    async def post_lobby(self, bot: Bot, groups: GroupService, session: Session) -> None:
+        """Sends the lobby message with join / begin / cancel."""
+        members = await groups.members(session.id)
+        sent = await bot.send_message(session.chat_id, lobby_html(session, members),
+                                      reply_markup=group_lobby_keyboard(session.id),
+                                      message_thread_id=session.topic_id)
+        await groups.set_intro_message(session.id, sent.message_id)
+
+    def refresh_lobby(self, bot: Bot, groups: GroupService, session_id: int) -> None:
+        """Updates the member list of the lobby (coalesced)."""
+
+        async def update() -> None:
+            session = await groups.get(session_id)
+            if session is None or session.status != "active" or not session.in_lobby or not session.intro_message_id:
+                return
+            await edit_html(bot, session.chat_id, session.intro_message_id,
+                            lobby_html(session, await groups.members(session_id)), group_lobby_keyboard(session_id))
+
+        self.tallies.request(("lobby", session_id), update)
+
+    async def close_lobby(self, bot: Bot, groups: GroupService, session: Session, *, cancelled: bool = False) -> None:
+        """The lobby message without buttons, once answering has begun (or the session was cancelled)."""
+        self.tallies.cancel(("lobby", session.id))
+        if not session.intro_message_id:
+            return
+        text = ("团队诊断已取消。发送 /diagnose 重新开始。" if cancelled
+                else lobby_html(session, await groups.members(session.id), started=True))
+        await edit_html(bot, session.chat_id, session.intro_message_id, text, None)
+
+    # ------------------------------------------------------------------ questions
+    async def post_question(self, bot: Bot, groups: GroupService, session: Session, state: QuestionState,
+                            label: str) -> None:
+        """Posts a question once, with its vote buttons and the controller's buttons."""
+        sent = await bot.send_message(session.chat_id, open_question_html(state, label),
+                                      reply_markup=group_question_keyboard(session.id, state.index, state.question),
+                                      message_thread_id=session.topic_id)
+        await groups.set_question_message(session.id, state.index, sent.message_id)
+
+    def refresh_question(self, bot: Bot, groups: GroupService, session_id: int, index: int,
+                         label_of: Callable[[Question], str]) -> None:
+        """Updates who has voted on an open question (coalesced: at most one edit every few seconds)."""
+
+        async def update() -> None:
+            try:
+                state = await groups.question_state(session_id, index)
+            except StaleGroupAction:
+                return
+            session = await groups.get(session_id)
+            if session is None or state.status != "open" or state.message_id is None or session.index != index:
+                return
+            await edit_html(bot, session.chat_id, state.message_id, open_question_html(state, label_of(state.question)),
+                            group_question_keyboard(session_id, index, state.question))
+
+        self.tallies.request(("question", session_id, index), update)
+
+    async def show_advance(self, bot: Bot, groups: GroupService, rubric: Rubric, adv: Advance,
+                           label_of: Callable[[Question], str], *, deep_link: str | None = None) -> None:
+        """After moving on: the closed question shows its distribution, then the next question or the report."""
+        session = adv.session
+        if adv.closed is not None:
+            self.tallies.cancel(("question", session.id, adv.closed.index))
+            if adv.closed.message_id is not None:
+                await edit_html(bot, session.chat_id, adv.closed.message_id,
+                                closed_question_html(adv.closed, label_of(adv.closed.question)), None)
+        if adv.opened is not None:
+            await self.post_question(bot, groups, session, adv.opened, label_of(adv.opened.question))
+        if adv.report is not None:
+            await self.send_report(bot, session.chat_id, adv.report, rubric, topic_id=session.topic_id,
+                                   deep_link=deep_link)
+
+    async def repost_current(self, bot: Bot, groups: GroupService, session: Session,
+                             label_of: Callable[[Question], str]) -> None:
+        """Shows the session again at the bottom of the chat (after /diagnose → 继续): old buttons removed."""
+        if session.in_lobby:
+            if session.intro_message_id:
+                with contextlib.suppress(TelegramBadRequest):
+                    await bot.edit_message_reply_markup(chat_id=session.chat_id,
+                                                        message_id=session.intro_message_id, reply_markup=None)
+            await self.post_lobby(bot, groups, session)
+            return
+        state = await groups.question_state(session.id, session.index)
+        self.tallies.cancel(("question", session.id, state.index))
+        if state.message_id is not None:
+            with contextlib.suppress(TelegramBadRequest):
+                await bot.edit_message_reply_markup(chat_id=session.chat_id, message_id=state.message_id,
+                                                    reply_markup=None)
+        await self.post_question(bot, groups, session, state, label_of(state.question))
+
+    # ------------------------------------------------------------------ report
+    async def send_report(self, bot: Bot, chat_id: int, report: Report, rubric: Rubric, *,
+                          topic_id: int | None = None, deep_link: str | None = None) -> None:
+        """The team report as ≤ 4096-character messages, then the radar chart of the team with its band."""
+        for part in split_message(group_report_html(report, rubric, deep_link=deep_link)):
+            await bot.send_message(chat_id, part, message_thread_id=topic_id)
+        team = {d["id"]: d for d in report.extra.get("team", {}).get("dimensions", [])}
+        scores = [d.score for d in report.dimensions]
+        lows = [team.get(d.id, {}).get("min") for d in report.dimensions]
+        highs = [team.get(d.id, {}).get("max") for d in report.dimensions]
+        band = None
+        if all(v is not None for v in lows + highs):
+            band = ([float(v) for v in lows], [float(v) for v in highs])  # type: ignore[arg-type]
+        png = await asyncio.to_thread(radar_png, [d.title for d in report.dimensions], scores,
+                                      title=f"团队诊断（{report.verdict_label}）", band=band)
+        caption = clip(f"团队平均（线）与成员最低–最高（阴影）· 结论：{report.verdict_label} · 综合 {report.overall:.0f}",
+                       CAPTION_LIMIT)
+        await bot.send_photo(chat_id, BufferedInputFile(png, filename="team-radar.png"), caption=esc(caption),
+                             message_thread_id=topic_id)
+
+    async def send_export(self, bot: Bot, chat_id: int, report: Report, *, topic_id: int | None = None) -> None:
+        """The team report as Markdown and JSON documents."""
+        stamp = report.created_at[:10]
+        await bot.send_document(chat_id, BufferedInputFile(group_report_markdown(report).encode(),
+                                                           f"team-report-{stamp}.md"),
+                                caption="完整团队报告（Markdown）", message_thread_id=topic_id)
+        await bot.send_document(chat_id, BufferedInputFile(report_json(report).encode(), f"team-report-{stamp}.json"),
+                                caption="完整团队报告（JSON）", message_thread_id=topic_id)

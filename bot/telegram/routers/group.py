@@ -1,0 +1,241 @@
+"""Team sessions in groups, supergroups and forum topics — built for privacy mode: the bot relies only on
+commands (/diagnose, /diagnose@bot), button presses, and nothing else members write.
+
+Also the private side of a team session: `/start g<id>` (the report's deep link) opens a personal copy.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, User
+
+from bot.group.report import Member
+from bot.group.service import LOBBY, GroupService, SessionExists, StaleGroupAction
+from bot.interview.service import InterviewService
+from bot.telegram.callbacks import GroupCtlCb, GroupVoteCb
+from bot.telegram.group_flow import GroupView
+from bot.telegram.group_render import existing_session_html, group_report_html
+from bot.telegram.keyboards import group_existing_keyboard
+from bot.telegram.render import clip, esc, split_message
+
+logger = logging.getLogger(__name__)
+
+GROUP_CHATS = {"group", "supergroup"}
+CONTROLLER_STATUSES = {"creator", "administrator"}
+STALE = "这个按钮已失效（该题已结束或诊断已结束）。"
+NOT_CONTROLLER = "只有发起人或群管理员可以控制进度。"
+NO_REPORT = "本群还没有完成的团队诊断。发送 /diagnose 开始。"
+GROUP_HELP = (
+    "👥 <b>团队诊断</b>：在群里发送 /diagnose 开始。成员点「加入」并对每道题投票（题目结束前可改选，"
+    "选择在本题结束后才公开）；发起人或群管理员用「下一题 / 跳过 / 结束」控制进度。"
+    "结束后我会发出团队报告：各维度的团队平均与分歧、成员回答相差两级以上的题，以及每个缺口对应的指导原文。\n"
+    "/export 导出最近一次团队报告（Markdown 与 JSON）。私聊我可以做个人诊断。"
+)
+
+
+def member_of(user: User) -> Member:
+    """The participant as shown to the team."""
+    return Member(user.id, user.full_name)
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic a message was sent in (None outside forum topics)."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+async def can_control(bot: Bot, chat_id: int, starter_id: int, user_id: int) -> bool:
+    """The session's starter and the group's administrators control it."""
+    if user_id == starter_id:
+        return True
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except Exception:  # noqa: BLE001 - when Telegram cannot tell, do not grant control
+        logger.warning("getChatMember failed for %s in %s", user_id, chat_id, exc_info=True)
+        return False
+    return member.status in CONTROLLER_STATUSES
+
+
+async def deep_link(bot: Bot, session_id: int) -> str | None:
+    """https://t.me/<bot>?start=g<id>: a member's personal copy of the team report."""
+    me = await bot.me()
+    return f"https://t.me/{me.username}?start=g{session_id}" if me.username else None
+
+
+async def diagnose_group(message: Message, bot: Bot, groups: GroupService, interview: InterviewService,
+                         group_view: GroupView) -> None:
+    """Starts a team session, or offers to resume or restart the one running."""
+    if message.from_user is None or message.from_user.is_bot:  # an anonymous admin posts as the group
+        await message.answer("请以个人身份（而不是匿名管理员）发送 /diagnose，以便记录发起人。")
+        return
+    try:
+        session = await groups.start(message.chat.id, member_of(message.from_user), topic_id=topic_of(message))
+    except SessionExists as e:
+        state = await groups.current(e.session.id)
+        await message.answer(existing_session_html(e.session, state), reply_markup=group_existing_keyboard(e.session.id))
+        return
+    await group_view.post_lobby(bot, groups, session)
+
+
+async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: Bot, groups: GroupService,
+                          interview: InterviewService, group_view: GroupView) -> None:
+    """join / begin / next / skip / end / cancel / resume / restart."""
+    message = query.message
+    session = await groups.get(callback_data.s)
+    if not isinstance(message, Message) or session is None or session.chat_id != message.chat.id \
+            or session.status != "active":
+        await query.answer(STALE)
+        return
+    user = member_of(query.from_user)
+    act = callback_data.act
+    if act == "join":
+        new = await groups.join(session.id, user)
+        await query.answer("已加入，请在每道题上投票。" if new else "你已经在参与名单中。")
+        if new:
+            group_view.refresh_lobby(bot, groups, session.id)
+        return
+    if act == "resume":
+        await query.answer()
+        async with group_view.lock(session.id):
+            fresh = await groups.get(session.id)
+            if fresh is not None and fresh.status == "active":
+                await group_view.repost_current(bot, groups, fresh, interview.section_label)
+        return
+    if act not in {"begin", "next", "skip", "end", "cancel", "restart"}:
+        await query.answer(STALE)
+        return
+    if not await can_control(bot, session.chat_id, session.starter_id, user.user_id):
+        await query.answer(NOT_CONTROLLER, show_alert=True)
+        return
+    async with group_view.lock(session.id):
+        try:
+            if act == "cancel" or act == "restart":
+                await groups.cancel(session.id)
+                await query.answer("已取消" if act == "cancel" else "已重新开始")
+                await group_view.close_lobby(bot, groups, session, cancelled=True)
+                if act == "restart":
+                    fresh = await groups.start(session.chat_id, user, topic_id=session.topic_id)
+                    await group_view.post_lobby(bot, groups, fresh)
+                return
+            if act == "end":
+                adv = await groups.end(session.id)
+            else:
+                expect = LOBBY if act == "begin" else callback_data.i
+                adv = await groups.advance(session.id, expect, skip=act == "skip")
+        except (StaleGroupAction, SessionExists):
+            await query.answer(STALE)
+            return
+        await query.answer({"begin": "开始答题", "next": "下一题", "skip": "已跳过", "end": "已结束"}[act])
+        if act == "begin":
+            await group_view.close_lobby(bot, groups, adv.session)
+        link = await deep_link(bot, session.id) if adv.report is not None else None
+        await group_view.show_advance(bot, groups, groups.rubric, adv, interview.section_label, deep_link=link)
+
+
+async def vote_pressed(query: CallbackQuery, callback_data: GroupVoteCb, bot: Bot, groups: GroupService,
+                       interview: InterviewService, group_view: GroupView) -> None:
+    """Counts a member's vote (last choice wins); closes the question when every joined member has voted."""
+    message = query.message
+    session = await groups.get(callback_data.s)
+    if not isinstance(message, Message) or session is None or session.chat_id != message.chat.id:
+        await query.answer(STALE)
+        return
+    try:
+        outcome = await groups.vote(session.id, callback_data.i, member_of(query.from_user), callback_data.lv)
+    except StaleGroupAction:
+        await query.answer(STALE)
+        return
+    label = outcome.state.question.option(outcome.level).label
+    await query.answer(clip(f"已记录你的选择：{label}（本题结束前可以改选）", 190))
+    if not outcome.state.all_voted:
+        group_view.refresh_question(bot, groups, session.id, callback_data.i, interview.section_label)
+        return
+    async with group_view.lock(session.id):
+        try:
+            adv = await groups.advance(session.id, callback_data.i)
+        except StaleGroupAction:
+            return  # someone else closed it a moment earlier
+        link = await deep_link(bot, session.id) if adv.report is not None else None
+        await group_view.show_advance(bot, groups, groups.rubric, adv, interview.section_label, deep_link=link)
+
+
+async def export_group(message: Message, bot: Bot, groups: GroupService, group_view: GroupView) -> None:
+    """Sends the group's last team report as Markdown and JSON."""
+    last = await groups.last_report(message.chat.id)
+    if last is None:
+        await message.answer(NO_REPORT)
+        return
+    await group_view.send_export(bot, message.chat.id, last[1], topic_id=topic_of(message))
+
+
+async def report_group(message: Message, bot: Bot, groups: GroupService, group_view: GroupView) -> None:
+    """Sends the group's last team report again."""
+    last = await groups.last_report(message.chat.id)
+    if last is None:
+        await message.answer(NO_REPORT)
+        return
+    await group_view.send_report(bot, message.chat.id, last[1], groups.rubric, topic_id=topic_of(message),
+                                 deep_link=await deep_link(bot, last[0]))
+
+
+async def added_to_group(event: ChatMemberUpdated, bot: Bot) -> None:
+    """Says hello and how team sessions work when someone adds the bot to a group."""
+    await bot.send_message(event.chat.id, GROUP_HELP)
+
+
+async def help_group(message: Message) -> None:
+    """What the bot does in a group."""
+    await message.answer(GROUP_HELP)
+
+
+async def personal_copy(message: Message, command: CommandObject, bot: Bot, groups: GroupService) -> None:
+    """`/start g<id>` in private: the team report and how this member's answers compare with the team's."""
+    try:
+        session_id = int((command.args or "")[1:])
+    except ValueError:
+        await message.answer("这个链接无效。发送 /diagnose 开始个人诊断。")
+        return
+    report = await groups.report(session_id)
+    user_id = message.from_user.id if message.from_user else 0
+    if report is None or not await groups.is_member(session_id, user_id):
+        await message.answer("没有找到你参与过的这场团队诊断（可能尚未结束，或你没有参与）。发送 /diagnose 开始个人诊断。")
+        return
+    mine = await groups.member_votes(session_id, user_id)
+    lines = ["<b>你的回答与团队平均</b>"]
+    for a in report.answers:
+        if a.question_id not in mine:
+            continue
+        q = groups.rubric.question(a.question_id)
+        own = q.option(mine[a.question_id]).label
+        flag = " ⚠️" if a.level is not None and abs(mine[a.question_id] - a.level) >= 2 else ""
+        lines.append(f"• {esc(clip(q.text, 36))}\n  你：{esc(own)} · 团队：{esc(a.label)}{flag}")
+    if len(lines) == 1:
+        lines.append("你在这场诊断中没有投票。")
+    body = group_report_html(report, groups.rubric) + "\n\n" + "\n".join(lines)
+    for part in split_message(body):
+        await message.answer(part)
+
+
+async def unknown_group_button(query: CallbackQuery) -> None:
+    """Forged or outdated callback data in a group: a short notice, nothing changes."""
+    await query.answer(STALE)
+
+
+def make_router() -> Router:
+    """A fresh router with this flow's handlers (one per dispatcher)."""
+    router = Router(name=__name__)
+    in_group = F.chat.type.in_(GROUP_CHATS)
+    router.message.register(personal_copy, F.chat.type == "private",
+                            CommandStart(deep_link=True, magic=F.args.regexp(r"^g\d+$")))
+    router.message.register(diagnose_group, in_group, Command("diagnose"))
+    router.message.register(export_group, in_group, Command("export"))
+    router.message.register(report_group, in_group, Command("report"))
+    router.message.register(help_group, in_group, Command("help", "start"))
+    router.callback_query.register(vote_pressed, GroupVoteCb.filter())
+    router.callback_query.register(control_pressed, GroupCtlCb.filter())
+    router.callback_query.register(unknown_group_button, F.message.chat.type.in_(GROUP_CHATS))
+    router.my_chat_member.register(added_to_group, F.chat.type.in_(GROUP_CHATS),
+                                   ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    return router
