@@ -133,3 +133,22 @@ async def test_vote_counts_are_coalesced_and_choices_stay_hidden(team: Team) -> 
     assert len(edits) == 2 and "已结束" in edits[-1].text and "结果（4 人作答）" in edits[-1].text
     assert "第 2/20 题" in (team.keyboard_messages()[-1].text or "")
     assert not team.session.of(SendPhoto)
+
+
+async def test_a_second_diagnose_offers_to_resume_or_restart(team: Team) -> None:
+    alice, bob = team.user(1, "Alice"), team.user(2, "Bob")
+    await team.send(alice, "/diagnose")
+    first_lobby = team.keyboard_messages()[-1]
+    await team.send(bob, "/diagnose")
+    offer = team.keyboard_messages()[-1]
+    assert "已有一场进行中" in (offer.text or "")
+    assert "只有发起人或群管理员" in await team.press(bob, "重新开始", message=offer)
+    await team.press(bob, "继续当前诊断", message=offer)  # anyone may bring the session back to the bottom
+    reposted = team.keyboard_messages()[-1]
+    assert reposted.message_id != first_lobby.message_id and "加入" in str(reposted.reply_markup)
+    await team.press(alice, "重新开始", message=offer)
+    assert any("已取消" in e.text for e in team.edits_of(reposted.message_id))
+    fresh = team.keyboard_messages()[-1]
+    assert fresh.message_id != reposted.message_id and "已加入（1）：Alice" in (fresh.text or "")
+    assert "已失效" in await team.press(bob, "加入", message=reposted), "the old session's buttons are dead"
+    assert "已加入" in await team.press(bob, "加入", message=fresh)

@@ -137,3 +137,11 @@ async def test_forget_user_removes_votes_participation_and_report_entries(groups
     data = (await groups.report(session.id)).to_json()  # type: ignore[union-attr]
     assert all(p["user_id"] != BOB.user_id for p in data["participants"])
     assert all("2" not in q["votes"] for q in data["questions"])
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_session(groups: GroupService) -> None:
+    session = await groups.start(-555, ALICE)
+    await groups.migrate(-555, -100555)
+    assert await groups.active(-555) is None
+    moved = await groups.active(-100555)
+    assert moved is not None and moved.id == session.id

@@ -373,6 +373,11 @@ class GroupService:
                                      data=summary)
         return report
 
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group upgraded to a supergroup gets a new id: its sessions and reports move with it."""
+        await self.conn.execute("UPDATE group_sessions SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
+        await self.conn.commit()
+
     async def forget_user(self, user_id: int) -> int:
         """Deletes a member's votes and participation, and removes them from stored group reports."""
         cur = await self.conn.execute("DELETE FROM group_votes WHERE user_id = ?", (user_id,))

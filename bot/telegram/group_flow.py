@@ -125,14 +125,25 @@ class GroupView:
 
         self.tallies.request(("lobby", session_id), update)
 
-    async def close_lobby(self, bot: Bot, groups: GroupService, session: Session, *, cancelled: bool = False) -> None:
-        """The lobby message without buttons, once answering has begun (or the session was cancelled)."""
+    async def close_lobby(self, bot: Bot, groups: GroupService, session: Session) -> None:
+        """The lobby message without buttons, once answering has begun."""
         self.tallies.cancel(("lobby", session.id))
-        if not session.intro_message_id:
-            return
-        text = ("团队诊断已取消。发送 /diagnose 重新开始。" if cancelled
-                else lobby_html(session, await groups.members(session.id), started=True))
-        await edit_html(bot, session.chat_id, session.intro_message_id, text, None)
+        if session.intro_message_id:
+            await edit_html(bot, session.chat_id, session.intro_message_id,
+                            lobby_html(session, await groups.members(session.id), started=True), None)
+
+    async def close_session(self, bot: Bot, groups: GroupService, session: Session) -> None:
+        """A cancelled session: its lobby says so, and its open question loses its buttons."""
+        self.tallies.cancel(("lobby", session.id))
+        if session.intro_message_id and session.in_lobby:
+            await edit_html(bot, session.chat_id, session.intro_message_id, "团队诊断已取消。发送 /diagnose 重新开始。", None)
+        if not session.in_lobby:
+            self.tallies.cancel(("question", session.id, session.index))
+            state = await groups.question_state(session.id, session.index)
+            if state.message_id is not None:
+                with contextlib.suppress(TelegramBadRequest):
+                    await bot.edit_message_reply_markup(chat_id=session.chat_id, message_id=state.message_id,
+                                                        reply_markup=None)
 
     # ------------------------------------------------------------------ questions
     async def post_question(self, bot: Bot, groups: GroupService, session: Session, state: QuestionState,

@@ -6,6 +6,7 @@ Also the private side of a team session: `/start g<id>` (the report's deep link)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiogram import Bot, F, Router
@@ -109,29 +110,36 @@ async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: 
     if not await can_control(bot, session.chat_id, session.starter_id, user.user_id):
         await query.answer(NOT_CONTROLLER, show_alert=True)
         return
-    async with group_view.lock(session.id):
-        try:
-            if act == "cancel" or act == "restart":
-                await groups.cancel(session.id)
-                await query.answer("已取消" if act == "cancel" else "已重新开始")
-                await group_view.close_lobby(bot, groups, session, cancelled=True)
-                if act == "restart":
-                    fresh = await groups.start(session.chat_id, user, topic_id=session.topic_id)
+    # The press is answered as soon as the session has moved (callback queries expire within seconds), and the
+    # chat is updated afterwards under the session's view lock: taken right after the move, with no await in
+    # between, so renders happen in the order the moves did even while the group pacer makes them wait.
+    try:
+        if act in ("cancel", "restart"):
+            if not await groups.cancel(session.id):
+                raise StaleGroupAction(f"session {session.id} is over")
+            fresh = await groups.start(session.chat_id, user, topic_id=session.topic_id) if act == "restart" else None
+            answering = asyncio.ensure_future(query.answer("已取消" if act == "cancel" else "已重新开始"))
+            async with group_view.lock(session.id):
+                await group_view.close_session(bot, groups, session)
+                if fresh is not None:
                     await group_view.post_lobby(bot, groups, fresh)
-                return
-            if act == "end":
-                adv = await groups.end(session.id)
-            else:
-                expect = LOBBY if act == "begin" else callback_data.i
-                adv = await groups.advance(session.id, expect, skip=act == "skip")
-        except (StaleGroupAction, SessionExists):
-            await query.answer(STALE)
+            await answering
             return
-        await query.answer({"begin": "开始答题", "next": "下一题", "skip": "已跳过", "end": "已结束"}[act])
+        if act == "end":
+            adv = await groups.end(session.id)
+        else:
+            adv = await groups.advance(session.id, LOBBY if act == "begin" else callback_data.i, skip=act == "skip")
+    except (StaleGroupAction, SessionExists):
+        await query.answer(STALE)
+        return
+    answering = asyncio.ensure_future(
+        query.answer({"begin": "开始答题", "next": "下一题", "skip": "已跳过", "end": "已结束"}[act]))
+    async with group_view.lock(session.id):
         if act == "begin":
             await group_view.close_lobby(bot, groups, adv.session)
         link = await deep_link(bot, session.id) if adv.report is not None else None
         await group_view.show_advance(bot, groups, groups.rubric, adv, interview.section_label, deep_link=link)
+    await answering
 
 
 async def vote_pressed(query: CallbackQuery, callback_data: GroupVoteCb, bot: Bot, groups: GroupService,
@@ -152,11 +160,11 @@ async def vote_pressed(query: CallbackQuery, callback_data: GroupVoteCb, bot: Bo
     if not outcome.state.all_voted:
         group_view.refresh_question(bot, groups, session.id, callback_data.i, interview.section_label)
         return
+    try:
+        adv = await groups.advance(session.id, callback_data.i)
+    except StaleGroupAction:
+        return  # someone else closed it a moment earlier
     async with group_view.lock(session.id):
-        try:
-            adv = await groups.advance(session.id, callback_data.i)
-        except StaleGroupAction:
-            return  # someone else closed it a moment earlier
         link = await deep_link(bot, session.id) if adv.report is not None else None
         await group_view.show_advance(bot, groups, groups.rubric, adv, interview.section_label, deep_link=link)
 
@@ -183,6 +191,12 @@ async def report_group(message: Message, bot: Bot, groups: GroupService, group_v
 async def added_to_group(event: ChatMemberUpdated, bot: Bot) -> None:
     """Says hello and how team sessions work when someone adds the bot to a group."""
     await bot.send_message(event.chat.id, GROUP_HELP)
+
+
+async def group_migrated(message: Message, groups: GroupService) -> None:
+    """The group became a supergroup (new chat id): the running session and past reports follow it."""
+    if message.migrate_to_chat_id is not None:
+        await groups.migrate(message.chat.id, message.migrate_to_chat_id)
 
 
 async def help_group(message: Message) -> None:
@@ -229,6 +243,7 @@ def make_router() -> Router:
     in_group = F.chat.type.in_(GROUP_CHATS)
     router.message.register(personal_copy, F.chat.type == "private",
                             CommandStart(deep_link=True, magic=F.args.regexp(r"^g\d+$")))
+    router.message.register(group_migrated, in_group, F.migrate_to_chat_id)
     router.message.register(diagnose_group, in_group, Command("diagnose"))
     router.message.register(export_group, in_group, Command("export"))
     router.message.register(report_group, in_group, Command("report"))
