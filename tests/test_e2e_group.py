@@ -92,8 +92,8 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
         message = await server.wait_for_message(GROUP, question(n), timeout=TIMEOUT)
         assert message.thread_id == TOPIC
         options = votes_of(message)
-        queries = [li.press(message, callback_data=options[-1])]  # first choice, changed below
-        queries += [u.press(message, callback_data=options[0]) for u in (zhang, li, zhao)]
+        await press(server, li, message, data=options[-1])  # 李四's first choice, changed below
+        queries = [u.press(message, callback_data=options[0]) for u in (zhang, li, zhao)]  # all at the same moment
         queries.append(wang.press(message, callback_data=options[-1]))
         for q in queries:
             await server.wait_for_callback_answer(q, timeout=TIMEOUT)
@@ -106,6 +106,9 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
     message = await server.wait_for_message(GROUP, question(5), timeout=TIMEOUT)
     options = votes_of(message)
     await press(server, zhang, message, data=options[0])
+    # The bot paced itself under the group limit. (A new process starts with an empty pacer while Telegram still
+    # counts the old one's messages, so after the restart a 429 may happen; it is waited out and retried.)
+    assert server.flood.rejected == 0
     assert await bot.stop() == 0, bot.log()
     await bot.start()
     for u in (li, wang, zhao):
@@ -145,7 +148,6 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
     assert data["verdict"] in {"ready", "partly", "not_ready"} and len(data["questions"]) == 7
     for gap in data["gaps"]:
         assert gap["quote"] in GUIDANCE and gap["quote_section"] == gap["section"]
-    assert server.flood.rejected == 0, "the bot paced itself under the group limit"
 
     # The deep link opens a personal copy in private, for participants only.
     sent = wang.send(f"/start g{data_session(report.text)}")

@@ -99,6 +99,10 @@ class InterviewService:
     def _config(thread_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id}}
 
+    def _question_at(self, index: int) -> Question:
+        """The question at a position, clamped: a reloaded rubric may have fewer questions than a running interview."""
+        return self.rubric.questions[min(index, len(self.rubric.questions) - 1)]
+
     def section_label(self, question: Question) -> str:
         """Section id and short title of the question's section (cached for a minute)."""
         cached = self._titles.get(question.section)
@@ -138,8 +142,8 @@ class InterviewService:
         self._position[thread_id] = (waiting, int(values.get("index", 0)))
         if finished:
             return Finished(thread_id, Report.from_json(values["report"]), notice or "")
-        index = min(int(values.get("index", 0)), len(self.rubric.questions) - 1)  # a reload may shorten the rubric
-        q = self.rubric.questions[index]
+        q = self._question_at(int(values.get("index", 0)))
+        index = self.rubric.questions.index(q)
         return QuestionStep(
             thread_id=thread_id,
             question=q,
@@ -203,7 +207,7 @@ class InterviewService:
             if not waiting:
                 raise NoInterview("no interview is running")
             if expect_qid is not None:
-                current = self.rubric.questions[min(index, len(self.rubric.questions) - 1)]
+                current = self._question_at(index)
                 if current.id != expect_qid:
                     raise StaleAction(f"button for {expect_qid}, current question is {current.id}")
             from langgraph.types import Command  # imported late: keeps langgraph off the bot's start-up path
@@ -230,7 +234,7 @@ class InterviewService:
         """Answers the current question in free text (a bare number picks option N as shown)."""
         stripped = text.strip()
         if re.fullmatch(r"[1-4]", stripped) and await self.in_progress(thread_id):
-            q = self.rubric.questions[min(self._position[thread_id][1], len(self.rubric.questions) - 1)]
+            q = self._question_at(self._position[thread_id][1])
             number = int(stripped)
             if number <= len(q.options):
                 # Options are shown ready-first and numbered from 1.
