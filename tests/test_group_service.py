@@ -145,3 +145,11 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_session(groups: GroupS
     assert await groups.active(-555) is None
     moved = await groups.active(-100555)
     assert moved is not None and moved.id == session.id
+
+
+def test_a_session_ended_early_lists_gaps_only_among_the_questions_asked(rubric, knowledge) -> None:  # type: ignore[no-untyped-def]
+    asked = rubric.questions[:3]
+    votes = {q.id: {1: 0, 2: 0} for q in asked}
+    report = build_group_report(rubric, votes, [ALICE, BOB], knowledge)
+    assert {g.question_id for g in report.gaps} == {q.id for q in asked}
+    assert report.verdict == "not_ready" and len(report.extra["questions"]) == 3

@@ -5,7 +5,8 @@
   scoring rules — so the team score equals the mean of members' scores when everyone answered everything;
 * a member's dimension score is computed over the questions that member answered; the band of the radar chart
   is the lowest and highest member score per dimension, `spread` their difference;
-* a question's `spread` is the highest minus the lowest level chosen; `disagreement` when it is 2 levels or more.
+* a question's `spread` is the highest minus the lowest level chosen; `disagreement` when it is 2 levels or more;
+* a session ended early scores the questions never asked as unknown (0), and lists gaps only among those asked.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
         })
     scores = score(rubric, team_levels)  # type: ignore[arg-type]  # mean levels are fractional on purpose
     report = assemble_report(rubric, scores, answer_items, citer)
+    # A session ended early: questions never put to the team count as unknown in the scores (as in the private
+    # rules), but the gap list keeps to what the team actually discussed.
+    report = replace(report, gaps=tuple(g for g in report.gaps if g.question_id in team_levels))
 
     per_member: dict[int, dict[str, int]] = {m.user_id: {} for m in members}
     for qid, q_votes in votes.items():

@@ -108,6 +108,10 @@ def group_report_html(report: Report, rubric: Rubric, *, deep_link: str | None =
     out = [f"👥 {icon} <b>团队诊断结论：{esc(report.verdict_label)}</b>（团队综合 {report.overall:.0f}/100）"]
     out.append(f"参与 {turnout.get('participants', 0)} 人，实际作答 {turnout.get('voted', 0)} 人；"
                f"共 {turnout.get('questions', 0)} 题，作答率 {100 * float(turnout.get('rate', 0)):.0f}%。")
+    asked, total = int(turnout.get("questions", 0)), len(rubric.questions)
+    if asked < total:
+        out.append(f"<i>本次只讨论了 {asked}/{total} 题：未讨论的题按“未知”计 0 分，结论仅供参考；"
+                   "缺口只列出讨论过的题。可以再发起一次完整的团队诊断。</i>")
     dims = ["<b>各维度：团队平均（成员最低–最高）</b>"]
     for d in team.get("dimensions", []):
         band = f"（{d['min']:.0f}–{d['max']:.0f}）" if d.get("min") is not None else ""
