@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import RubricError
-from bot.interview.graph import build_graph
 from bot.interview.rubric import Rubric, load_rubric
 from bot.interview.service import InterviewService
 
@@ -66,6 +65,8 @@ async def reload_rubric(path: Path, *, interview: InterviewService, knowledge: A
         problems.append(f"sections not in the active knowledge base: {', '.join(missing)}")
     if problems:
         raise RubricError(problems, path=str(path))
+    from bot.interview.graph import build_graph  # imported late: keeps LangGraph off the bot's start-up path
+
     graph = build_graph(rubric=new, checkpointer=interview.graph.checkpointer, citer=knowledge)
     change = rubric_change(interview.rubric, new)
     interview.reload(graph, new)

@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiosqlite
@@ -289,7 +289,8 @@ class GroupService:
                 " voted_at = excluded.voted_at",
                 (session_id, state.question.id, member.user_id, level, now_iso()))
             await self.conn.commit()
-            state = await self.question_state(session_id, index)
+            state = replace(state, votes={**state.votes, member.user_id: level},
+                            members=state.members + (member,) if joined else state.members)
             return VoteOutcome(state, level, changed=before is not None and before != level, joined=joined)
 
     async def advance(self, session_id: int, expect_index: int, *, skip: bool = False) -> Advance:

@@ -10,8 +10,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from bot.knowledge.documents import GuidanceDocument
 
 # Chosen by measurement (bench/retrieval_eval.py, bench/kb_bench.py): sections of this article are 80–700 characters,
@@ -93,6 +91,9 @@ def split_sentences(text: str) -> list[str]:
 
 def chunk_document(doc: GuidanceDocument, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
     """Splits every section of a document into sentence-aligned chunks of at most ~chunk_size characters."""
+    # Imported here: the admin router imports the ingest engine, and LangChain stays off the bot's start-up path.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     splitter = RecursiveCharacterTextSplitter(
         separators=SENTENCE_SEPARATORS,
         keep_separator="end",

@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from langchain_core.embeddings import Embeddings
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import GuidanceError
 from bot.knowledge.chunking import Chunk
+
+if TYPE_CHECKING:  # annotations only: LangChain stays off the bot's start-up path
+    from langchain_core.embeddings import Embeddings
 
 logger = logging.getLogger(__name__)
 

@@ -70,6 +70,10 @@ def report_markdown(report: Report, *, max_gaps: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
 def group_report_markdown(report: Report) -> str:
     """The team report in Markdown: the private report, then team scores with spread, turnout and disagreements."""
     team = report.extra.get("team", {})
@@ -81,10 +85,8 @@ def group_report_markdown(report: Report) -> str:
     lines += ["", "## 团队各维度得分（平均与成员最低–最高）", "", "| 维度 | 章节 | 团队平均 | 最低 | 最高 | 差距 |",
               "|---|---|---|---|---|---|"]
     for d in team.get("dimensions", []):
-        def num(v: object) -> str:
-            return "—" if v is None else f"{float(v):.0f}"  # type: ignore[arg-type]
-        lines.append(f"| {d['title']} | {d['section']} | {num(d['mean'])} | {num(d['min'])} | {num(d['max'])} "
-                     f"| {num(d['spread'])} |")
+        lines.append(f"| {d['title']} | {d['section']} | {_num(d['mean'])} | {_num(d['min'])} | {_num(d['max'])} "
+                     f"| {_num(d['spread'])} |")
     lines += ["", "## 参与者", "", "| 成员 | 作答题数 |", "|---|---|"]
     lines += [f"| {p['name'].replace('|', '/')} | {p['answered']} |" for p in report.extra.get("participants", [])]
     lines += ["", "## 分歧（回答相差两级以上）", ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiogram import Bot
@@ -24,16 +25,29 @@ def thread_of(chat_id: int) -> str:
     return f"chat:{chat_id}"
 
 
-async def safe_edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> bool:
+async def edit_html(bot: Bot, chat_id: int, message_id: int, text: str,
+                    markup: InlineKeyboardMarkup | None) -> bool:
     """Edits a bot message; False when it cannot be edited (gone, too old). 'Not modified' counts as done."""
     try:
-        await message.edit_text(text, reply_markup=markup)
+        await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
     except TelegramBadRequest as e:
         if "message is not modified" in e.message:
             return True
-        logger.info("could not edit message %s: %s", message.message_id, e.message)
+        logger.info("could not edit message %s/%s: %s", chat_id, message_id, e.message)
         return False
     return True
+
+
+async def drop_buttons(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Takes the keyboard off a bot message so old buttons are not pressed by mistake (a vanished one is fine)."""
+    with contextlib.suppress(TelegramBadRequest):
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+
+
+async def safe_edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> bool:
+    """`edit_html` of a message the bot received (a button's message)."""
+    assert message.bot is not None  # updates from the dispatcher are bound to their bot
+    return await edit_html(message.bot, message.chat.id, message.message_id, text, markup)
 
 
 async def send_step(bot: Bot, chat_id: int, step: Step, *, edit: Message | None = None,

@@ -9,20 +9,19 @@ keeps whatever remains under the limit, so a normal session never draws a 429 (a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile
 
 from bot.group.service import Advance, GroupService, QuestionState, Session, StaleGroupAction
 from bot.interview.report import Report
 from bot.interview.rubric import Question, Rubric
 from bot.report.chart import radar_png
 from bot.report.markdown import group_report_markdown, report_json
+from bot.telegram.flow import drop_buttons, edit_html
 from bot.telegram.group_render import (
     closed_question_html,
     group_report_html,
@@ -69,7 +68,8 @@ class Coalescer:
             logger.exception("coalesced update %s failed", key)
 
     def cancel(self, key: Hashable) -> None:
-        """Drops a pending run (the message is about to be replaced by something final)."""
+        """Drops a pending run and the key's history (the message is about to become final)."""
+        self._last.pop(key, None)  # the message is final: nothing more to pace for this key
         task = self._pending.pop(key, None)
         if task is not None:
             task.cancel()
@@ -78,19 +78,6 @@ class Coalescer:
         """Waits for pending runs (tests and shutdown)."""
         while self._pending:
             await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
-
-
-async def edit_html(bot: Bot, chat_id: int, message_id: int, text: str,
-                    markup: InlineKeyboardMarkup | None) -> bool:
-    """Edits a bot message; 'not modified' counts as done, a vanished message as not done."""
-    try:
-        await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
-    except TelegramBadRequest as e:
-        if "message is not modified" in e.message:
-            return True
-        logger.info("could not edit %s/%s: %s", chat_id, message_id, e.message)
-        return False
-    return True
 
 
 class GroupView:
@@ -141,9 +128,7 @@ class GroupView:
             self.tallies.cancel(("question", session.id, session.index))
             state = await groups.question_state(session.id, session.index)
             if state.message_id is not None:
-                with contextlib.suppress(TelegramBadRequest):
-                    await bot.edit_message_reply_markup(chat_id=session.chat_id, message_id=state.message_id,
-                                                        reply_markup=None)
+                await drop_buttons(bot, session.chat_id, state.message_id)
 
     # ------------------------------------------------------------------ questions
     async def post_question(self, bot: Bot, groups: GroupService, session: Session, state: QuestionState,
@@ -191,17 +176,13 @@ class GroupView:
         """Shows the session again at the bottom of the chat (after /diagnose → 继续): old buttons removed."""
         if session.in_lobby:
             if session.intro_message_id:
-                with contextlib.suppress(TelegramBadRequest):
-                    await bot.edit_message_reply_markup(chat_id=session.chat_id,
-                                                        message_id=session.intro_message_id, reply_markup=None)
+                await drop_buttons(bot, session.chat_id, session.intro_message_id)
             await self.post_lobby(bot, groups, session)
             return
         state = await groups.question_state(session.id, session.index)
         self.tallies.cancel(("question", session.id, state.index))
         if state.message_id is not None:
-            with contextlib.suppress(TelegramBadRequest):
-                await bot.edit_message_reply_markup(chat_id=session.chat_id, message_id=state.message_id,
-                                                    reply_markup=None)
+            await drop_buttons(bot, session.chat_id, state.message_id)
         await self.post_question(bot, groups, session, state, label_of(state.question))
 
     # ------------------------------------------------------------------ report

@@ -102,8 +102,3 @@ class GroupPacer(BaseRequestMiddleware):
                 logger.info("group %s: %d messages in the last %.0f s, waiting %.1f s", chat_id, len(sent),
                             self.window, wait)
                 await asyncio.sleep(max(wait, 0.01))
-
-    def used(self, chat_id: int) -> int:
-        """Counted calls in the chat's current window."""
-        now = self.clock()
-        return sum(1 for t in self._sent.get(chat_id, ()) if t[0] > now - self.window)
