@@ -82,17 +82,21 @@ def print_status(versions: Sequence[VersionInfo]) -> None:
     if not versions:
         print("no versions yet — run `python ingest.py`")
         return
-    print(f"  {'version':<8} {'created (UTC)':<26} {'docs':>4} {'sections':>8} {'chunks':>6}  {'content':<16}  by")
+    print(f"  {'version':<8} {'created (UTC)':<26} {'docs':>4} {'sections':>8} {'chunks':>6}  {'content':<16}  by"
+          f"  (model)")
     for v in versions:
         mark = "*" if v.active else " "
         print(f"{mark} {v.id:<8} {v.created_at:<26} {len(v.documents):>4} {v.sections:>8} {v.chunks:>6}  "
-              f"{v.content_hash:<16}  {v.created_by}")
+              f"{v.content_hash:<16}  {v.created_by}  ({v.embedding_model or 'model not recorded'})")
     print("* active")
 
 
 def run(args: argparse.Namespace, settings: Settings, store: VersionStore) -> int:
     """Carries out one command against the store; returns the exit code."""
     ingestor = Ingestor(store, lock_path=settings.data_dir / LOCK_FILE)
+    mismatch = store.model_mismatch()
+    if mismatch:
+        print(f"note: {mismatch}", file=sys.stderr)
     if args.status:
         print_status(store.versions())
         return 0

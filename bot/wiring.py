@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.interview.rubric import Rubric, load_rubric
-from bot.knowledge.embeddings import LazyEmbeddings
+from bot.knowledge.embeddings import make_embeddings
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
 
@@ -21,7 +21,7 @@ def build_store(settings: Settings) -> VersionStore:
     """The versioned Chroma store with lazily loaded embeddings."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     client = make_client(data_dir=settings.data_dir, chroma_url=settings.chroma_url)
-    return VersionStore(client, LazyEmbeddings(settings.embedding_model))
+    return VersionStore(client, make_embeddings(settings.embedding_backend, settings.embedding_model))
 
 
 def ensure_knowledge(settings: Settings) -> None:
@@ -30,6 +30,9 @@ def ensure_knowledge(settings: Settings) -> None:
 
     store = build_store(settings)
     if store.active_id() is not None:
+        mismatch = store.model_mismatch()
+        if mismatch:
+            logger.warning("%s (run python ingest.py, or /reingest)", mismatch)
         return
     logger.info("first start: ingesting the guidance in %s", settings.knowledge_dir)
     print("首次启动：正在导入 knowledge/ 中的指导文章…", file=sys.stderr)
@@ -62,11 +65,13 @@ async def open_interview(settings: Settings, *, knowledge: KnowledgeBase, rubric
                          llm: object | None = None, on_event: object | None = None) -> AsyncIterator[object]:
     """An InterviewService on a SQLite checkpointer under DATA_DIR, closed on exit."""
     from bot.interview.graph import build_graph
+    from bot.interview.reader import reader_for
     from bot.interview.service import InterviewService
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_checkpointer(settings.checkpoint_path) as checkpointer:
-        graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge, llm=llm)
+        graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge, llm=llm,
+                            reader=reader_for(knowledge.store.embeddings))
         yield InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title,
                                on_event=on_event)  # type: ignore[arg-type]
 

@@ -21,14 +21,14 @@ KNOWLEDGE = ROOT / "knowledge"
 
 @pytest.fixture(scope="session")
 def kb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir with the guidance ingested once (real Chroma, real MiniLM embeddings)."""
+    """A data dir with the guidance ingested once (real Chroma, the default e5 embeddings)."""
     from bot.interview.rubric import load_rubric
-    from bot.knowledge.embeddings import LazyEmbeddings
+    from bot.knowledge.embeddings import E5Embeddings
     from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
     from bot.knowledge.store import VersionStore, make_client
 
     data = tmp_path_factory.mktemp("kb-template")
-    store = VersionStore(make_client(data_dir=data, chroma_url=None), LazyEmbeddings())
+    store = VersionStore(make_client(data_dir=data, chroma_url=None), E5Embeddings())
     Ingestor(store, lock_path=data / LOCK_FILE).ingest(
         collect_sources(KNOWLEDGE), required_sections=load_rubric(KNOWLEDGE / "rubric.yaml").cited_sections()
     )
@@ -54,11 +54,11 @@ def rubric():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def knowledge(kb_template: Path):  # type: ignore[no-untyped-def]
     """A KnowledgeBase on the session's ingested data (read-only use)."""
-    from bot.knowledge.embeddings import LazyEmbeddings
+    from bot.knowledge.embeddings import E5Embeddings
     from bot.knowledge.search import KnowledgeBase
     from bot.knowledge.store import VersionStore, make_client
 
-    return KnowledgeBase(VersionStore(make_client(data_dir=kb_template, chroma_url=None), LazyEmbeddings()))
+    return KnowledgeBase(VersionStore(make_client(data_dir=kb_template, chroma_url=None), E5Embeddings()))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from bot.db import open_db
 from bot.group.service import GroupService
 from bot.interview.graph import build_graph
 from bot.interview.service import InterviewService
-from bot.knowledge.embeddings import LazyEmbeddings
+from bot.knowledge.embeddings import E5Embeddings
 from bot.knowledge.ingest import LOCK_FILE
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
@@ -36,7 +36,7 @@ _ids = itertools.count(10_000)
 
 @pytest.fixture
 async def services(data_dir: Path, checkpointer, rubric) -> AsyncIterator[dict]:  # type: ignore[no-untyped-def]
-    knowledge = KnowledgeBase(VersionStore(make_client(data_dir=data_dir, chroma_url=None), LazyEmbeddings()))
+    knowledge = KnowledgeBase(VersionStore(make_client(data_dir=data_dir, chroma_url=None), E5Embeddings()))
     settings = Settings(_env_file=None, admin_ids=frozenset({ADMIN}), data_dir=data_dir,  # type: ignore[call-arg]
                         knowledge_dir=KNOWLEDGE)
     async with open_db(settings.db_path) as db:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.admin.guidance import ARCHIVE, STAGING, GuidanceService, upload_name
 from bot.errors import GuidanceError, IngestBusyError
-from bot.knowledge.embeddings import LazyEmbeddings
+from bot.knowledge.embeddings import E5Embeddings
 from bot.knowledge.ingest import LOCK_FILE
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
@@ -40,7 +40,7 @@ def rubric_sections(rubric):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def store(data_dir: Path) -> VersionStore:
-    return VersionStore(make_client(data_dir=data_dir, chroma_url=None), LazyEmbeddings())
+    return VersionStore(make_client(data_dir=data_dir, chroma_url=None), E5Embeddings())
 
 
 @pytest.fixture

@@ -81,6 +81,32 @@ async def test_whole_interview_with_a_restart_in_the_middle(server: BotAPIServer
     server.assert_no_errors()
 
 
+async def test_a_typed_answer_shows_what_was_recorded_and_can_be_corrected(
+        server: BotAPIServer, bot: BotProcess) -> None:
+    user = server.user(1009, first_name="孙八")
+    sent = user.send("/diagnose")
+    await server.wait_for_message(user.chat_id, is_question(1), after=sent, timeout=TIMEOUT)
+    sent = user.send("还没开始")
+    answered = await server.wait_for_message(user.chat_id, lambda m: "记录为：「还没想清楚」" in m.text, timeout=TIMEOUT)
+    assert answered.button_texts == ["✏️ 改一下"] and "还没开始" in answered.text
+    second = await server.wait_for_message(user.chat_id, is_question(2), after=sent, timeout=TIMEOUT)
+
+    query = user.press(answered, "✏️ 改一下")
+    await server.wait_for_callback_answer(query, timeout=TIMEOUT)
+    again = await server.wait_for_message(user.chat_id, is_question(1), after=second, timeout=TIMEOUT)
+    assert "之前的回答：还没开始" in again.text
+    await server.wait_for(lambda: not second.buttons, TIMEOUT, description="question 2's buttons to be removed")
+
+    assert not answered.buttons  # the used button is gone
+
+    sent = user.send("已经全部完成")
+    corrected = await server.wait_for_message(user.chat_id, lambda m: "记录为：「已明确并写成方案」" in m.text,
+                                              timeout=TIMEOUT)
+    assert corrected.message_id == again.message_id and corrected.button_texts == ["✏️ 改一下"]
+    await server.wait_for_message(user.chat_id, is_question(2), after=sent, timeout=TIMEOUT)
+    server.assert_no_errors()
+
+
 async def test_hostile_input_is_escaped_and_loses_nothing(server: BotAPIServer, bot: BotProcess) -> None:
     user = server.user(1002, first_name="<b>Eve</b>")
     sent = user.send("/diagnose")

@@ -111,3 +111,114 @@ async def test_resume_after_process_restart(tmp_path: Path, rubric) -> None:
         assert step.index == 4
         resumed = await svc.start("chat:1")
         assert resumed.index == 4 and resumed.notice  # /diagnose continues, it does not start over
+
+
+# Answers whose reading does not depend on the reader's tuning.
+CLEAR_LOW, CLEAR_TOP, UNCLEAR, SIDE_QUESTION = "还没开始", "已经全部完成", "今天天气不错", "社群一般建多大比较合适？"
+
+
+async def answers_of(svc: InterviewService, thread: str) -> dict:  # type: ignore[type-arg]
+    snap = await svc.graph.aget_state({"configurable": {"thread_id": thread}})
+    return snap.values["answers"]
+
+
+async def test_a_text_answer_says_what_was_recorded(checkpointer, rubric) -> None:
+    svc = service_on(checkpointer, rubric)
+    q0 = (await svc.start("t")).question
+    step = await svc.answer_text("t", CLEAR_LOW)
+    assert step.index == 1 and step.recorded is not None and step.aside is None
+    assert step.recorded.question.id == q0.id and step.recorded.label == q0.option(0).label
+    assert step.recorded.via == "text" and not step.recorded.pending
+    resumed = await svc.current("t")
+    assert isinstance(resumed, QuestionStep) and resumed.recorded is None  # only the step right after the input
+
+
+async def test_side_question_is_not_recorded_and_not_the_clarify(checkpointer, rubric) -> None:
+    svc = service_on(checkpointer, rubric)
+    q0 = (await svc.start("t")).question
+    step = await svc.answer_text("t", SIDE_QUESTION)
+    assert isinstance(step, QuestionStep) and step.question.id == q0.id
+    assert step.aside == SIDE_QUESTION and not step.clarify and step.recorded is None
+    assert q0.id not in await answers_of(svc, "t")
+    step = await svc.answer_text("t", UNCLEAR)  # the first unclear answer is still asked again
+    assert step.question.id == q0.id and step.clarify and step.aside is None
+    step = await svc.answer_text("t", SIDE_QUESTION)  # between the re-ask and the retry: still nothing recorded
+    assert step.question.id == q0.id and step.aside == SIDE_QUESTION and step.clarify
+    assert q0.id not in await answers_of(svc, "t")
+    step = await svc.answer_text("t", CLEAR_TOP)
+    assert step.index == 1 and (await answers_of(svc, "t"))[q0.id] == {
+        "level": q0.max_level, "text": CLEAR_TOP, "via": "text"}
+
+
+async def test_unclear_twice_is_recorded_as_pending_and_scored_as_skip(checkpointer, rubric, knowledge) -> None:
+    from bot.interview.report import build_report
+    from bot.report.markdown import report_markdown
+
+    svc = service_on(checkpointer, rubric)
+    q0 = (await svc.start("t")).question
+    step = await svc.answer_text("t", UNCLEAR)
+    assert step.index == 0 and step.clarify and step.recorded is None
+    step = await svc.answer_text("t", UNCLEAR)
+    assert step.index == 1 and not step.clarify
+    assert step.recorded is not None and step.recorded.pending and step.recorded.label == "待确认"
+    answers = await answers_of(svc, "t")
+    assert answers[q0.id] == {"level": None, "text": UNCLEAR, "via": "unclear"}
+    step = await svc.back("t")
+    assert step.previous_shown == "待确认"
+
+    pending = build_report(rubric, answers, knowledge)
+    skipped = build_report(rubric, {q0.id: {"level": None, "text": "", "via": "skip"}}, knowledge)
+    assert (pending.overall, pending.dimensions) == (skipped.overall, skipped.dimensions)
+    item = pending.to_json()["answers"][0]
+    assert item == {"question_id": q0.id, "section": q0.section, "answer_text": UNCLEAR, "level": None,
+                    "max_level": q0.max_level, "label": "待确认", "via": "unclear"}
+    assert next(g for g in pending.gaps if g.question_id == q0.id).severity_label == "待确认"
+    row = next(line for line in report_markdown(pending).splitlines() if line.startswith(f"| {q0.id} "))
+    assert "待确认" in row and "跳过" not in row and "未知" not in row and "✅" not in row
+
+
+async def test_revisit_asks_that_question_again_and_keeps_the_later_answers(checkpointer, rubric) -> None:
+    svc = service_on(checkpointer, rubric)
+    q0 = (await svc.start("t")).question
+    step = await svc.answer_text("t", CLEAR_LOW)
+    step = await svc.answer_option("t", step.question.id, 1)
+    step = await svc.answer_option("t", step.question.id, 1)
+    assert step.index == 3
+    later = {qid: a for qid, a in (await answers_of(svc, "t")).items() if qid != q0.id}
+    step = await svc.revisit("t", q0.id)
+    assert isinstance(step, QuestionStep) and step.index == 0 and step.notice
+    assert step.previous is not None and step.previous["level"] == 0 and step.recorded is None
+    step = await svc.answer_text("t", CLEAR_TOP)
+    assert step.index == 1 and step.previous is not None  # continues from there, the next answer shown
+    answers = await answers_of(svc, "t")
+    assert answers[q0.id]["level"] == q0.max_level
+    assert {qid: a for qid, a in answers.items() if qid != q0.id} == later
+
+
+async def test_revisit_with_a_forged_or_unanswered_question_changes_nothing(checkpointer, rubric) -> None:
+    svc = service_on(checkpointer, rubric)
+    step = await svc.start("t")
+    await svc.answer_option("t", step.question.id, 0)
+    before = await answers_of(svc, "t")
+    for forged in ("no_such_question", "", rubric.questions[5].id, rubric.questions[1].id):  # last: current, unanswered
+        with pytest.raises(StaleAction):
+            await svc.revisit("t", forged)
+    current = await svc.current("t")
+    assert isinstance(current, QuestionStep) and current.index == 1 and await answers_of(svc, "t") == before
+    with pytest.raises(NoInterview):
+        await svc.revisit("other-thread", rubric.questions[0].id)
+
+
+async def test_revisit_after_the_report_reopens_the_interview(checkpointer, rubric) -> None:
+    svc = service_on(checkpointer, rubric)
+    step = await svc.start("t")
+    while step.index < len(rubric.questions) - 1:
+        step = await svc.answer_option("t", step.question.id, 0)
+    last = step.question
+    step = await svc.answer_text("t", CLEAR_LOW)
+    assert isinstance(step, Finished) and step.recorded is not None and step.recorded.question.id == last.id
+    step = await svc.revisit("t", last.id)
+    assert isinstance(step, QuestionStep) and step.question.id == last.id and step.notice
+    step = await svc.answer_text("t", CLEAR_TOP)
+    assert isinstance(step, Finished)
+    assert next(a for a in step.report.answers if a.question_id == last.id).level == last.max_level

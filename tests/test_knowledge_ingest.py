@@ -218,7 +218,7 @@ def env(tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KNOWLEDGE_DIR", str(folder))
     monkeypatch.delenv("CHROMA_URL", raising=False)
-    monkeypatch.setattr("bot.wiring.LazyEmbeddings", lambda *a, **k: HashEmbeddings())
+    monkeypatch.setattr("bot.wiring.make_embeddings", lambda *a, **k: HashEmbeddings())
     return tmp_path / "data"
 
 

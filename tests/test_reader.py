@@ -125,24 +125,61 @@ def test_vague_asks_again(qid: str, text: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------- tuning-set floors
-# dev and holdout are both tuning data (measured: dev 0.976 / 0.000 misread, holdout 0.723 / 0.043 misread).
+# The rules alone (no embedding model), on the team's tuning sets: dev 0.968 / 0.000 misread (clear answers),
+# holdout 0.713 / 0.043; unclear answers asked again 0.63 / 0.63.
 def test_dev_set_accuracy_floor() -> None:
     m = evaluate(RUBRIC, load_rows("dev"), AnswerReader())
     assert m["accuracy_clear"] >= 0.95
     assert m["wrong_clear"] <= 0.02
-    assert m["not_misread_vague"] >= 0.8
+    assert m["asked_again_vague"] >= 0.6
 
 
 def test_holdout_set_accuracy_floor() -> None:
     m = evaluate(RUBRIC, load_rows("holdout"), AnswerReader())
     assert m["accuracy_clear"] >= 0.70
     assert m["wrong_clear"] <= 0.06
-    assert m["not_misread_vague"] >= 0.65
+    assert m["asked_again_vague"] >= 0.6
 
 
 def test_union_misread_under_five_percent() -> None:
     m = evaluate(RUBRIC, load_rows("dev") + load_rows("holdout"), AnswerReader())
     assert m["wrong_clear"] <= 0.05
+
+
+# The product's reader (rules + e5), on the three tuning sets — measured: misread over all answers dev 0.013,
+# holdout 0.064, holdout2 0.042; accuracy on clear answers 0.896 / 0.691 / 0.630 (it asks again rather than guess).
+@pytest.fixture(scope="module")
+def semantic_reader() -> AnswerReader:
+    from bot.knowledge.embeddings import E5Embeddings
+
+    return AnswerReader(embedder=E5Embeddings())
+
+
+@pytest.mark.parametrize(("name", "accuracy", "misread"), [("dev", 0.87, 0.03), ("holdout", 0.66, 0.08),
+                                                           ("holdout2", 0.6, 0.06)])
+def test_semantic_reader_floors(semantic_reader: AnswerReader, name: str, accuracy: float, misread: float) -> None:
+    m = evaluate(RUBRIC, load_rows(name), semantic_reader)
+    assert m["accuracy_clear"] >= accuracy and m["misread_all"] <= misread, m
+
+
+def test_semantic_reader_reads_without_the_lexicon(semantic_reader: AnswerReader) -> None:
+    # Wording the lexicon does not contain is read through the options' examples.
+    q = RUBRIC.question("org_roles")
+    got = semantic_reader.read(q, "运营、内容、客服、数据四个岗位都有专人，职责写进了岗位说明书")
+    assert got.level == q.max_level and got.kind == "answer"
+
+
+def test_semantic_reader_asks_when_the_voices_disagree(semantic_reader: AnswerReader) -> None:
+    # Off-topic text is near no option's examples: asked again, never recorded.
+    for text in ("今天天气不错", "我们主要卖母婴用品"):
+        got = semantic_reader.read(RUBRIC.question("goal_purpose"), text)
+        assert got.level is None and got.kind == "unclear"
+
+
+@pytest.mark.parametrize("text", ["社群一般建多大比较合适？", "KPI一般定哪几个比较好", "what does LTV mean here?"])
+def test_a_side_question_is_not_an_answer(semantic_reader: AnswerReader, text: str) -> None:
+    got = semantic_reader.read(RUBRIC.question("goal_kpi"), text)
+    assert got.kind == "question" and got.level is None
 
 
 # ------------------------------------------------------------------------------------------ evidence agreement

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendMessage, SendPhoto
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+)
 
 from bot.interview.graph import build_graph
 from bot.interview.service import InterviewService
@@ -107,3 +114,100 @@ async def test_report_and_export_before_any_interview(client: BotClient) -> None
     await client.send("/export")
     assert "还没有完成的诊断报告" in client.last_text()
     assert not client.session.of(SendDocument)
+
+
+# Answers whose reading does not depend on the reader's tuning.
+CLEAR_LOW, CLEAR_TOP, UNCLEAR, SIDE_QUESTION = "还没开始", "已经全部完成", "今天天气不错", "社群一般建多大比较合适？"
+
+
+def buttons_of(recorded) -> list[str]:  # type: ignore[no-untyped-def]
+    markup = recorded.method.reply_markup
+    return [b.text for row in markup.inline_keyboard for b in row] if markup else []
+
+
+async def test_a_text_answer_shows_what_was_recorded_and_fix_asks_it_again(client: BotClient) -> None:
+    await client.send("/diagnose")
+    first = client.last_keyboard_message().result.message_id
+    await client.send(CLEAR_LOW)
+    answered = client.keyboard_with("改一下")
+    assert answered.method.message_id == first  # the question message became the answered one
+    assert "记录为：「还没想清楚」" in answered.method.text and CLEAR_LOW in answered.method.text
+    assert buttons_of(answered) == ["✏️ 改一下"]  # the option buttons are gone
+    second = client.last_keyboard_message()
+    assert "第 2/20 题" in second.method.text
+    await client.click("指标和目标值都已定好")  # question 2 by button: now on question 3
+    assert "第 3/20 题" in client.last_text()
+
+    query = await client.click("改一下", on=answered)
+    assert [a.text for a in client.answers_to(query)] == ["请重新回答这一题"]
+    again = client.last_keyboard_message()
+    assert "第 1/20 题" in again.method.text and "之前的回答：还没开始" in again.method.text
+    assert again.result.message_id not in (first, second.result.message_id)
+    dropped = {m.message_id for m in client.session.of(EditMessageReplyMarkup) if m.reply_markup is None}
+    assert {first, second.result.message_id} <= dropped  # neither the used button nor question 3's stay pressable
+
+    await client.send(CLEAR_TOP)
+    assert "记录为：「已明确并写成方案」" in client.keyboard_with("改一下").method.text
+    nxt = client.last_keyboard_message()
+    assert "第 2/20 题" in nxt.method.text and "之前的回答：指标和目标值都已定好" in nxt.method.text  # kept
+
+
+async def test_a_fixed_question_can_be_answered_by_button(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send(CLEAR_LOW)
+    await client.click("改一下", on=client.keyboard_with("改一下"))
+    await client.click("已明确并写成方案")
+    assert "第 2/20 题" in client.last_text()
+
+
+async def test_unclear_twice_is_recorded_as_pending(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send(UNCLEAR)
+    assert "没能确定" in client.last_text() and "第 1/20 题" in client.last_text()
+    await client.send(UNCLEAR)
+    answered = client.keyboard_with("改一下")
+    assert "记录为：「待确认」" in answered.method.text and "✅" not in answered.method.text
+    assert "第 2/20 题" in client.last_keyboard_message().method.text
+    await client.send("/back")
+    assert "之前的回答：待确认" in client.last_text()
+
+
+async def test_a_side_question_gets_the_guidance_then_the_same_question(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send(f"/ask {SIDE_QUESTION}")
+    asked = client.texts()[1:]  # what /ask answers (passages, or the not-covered message)
+    assert asked
+    sent_before = len(client.session.of(SendMessage))
+    await client.send(SIDE_QUESTION)
+    sent = [m.text for m in client.session.of(SendMessage)[sent_before:]]
+    assert sent[:-1] == asked  # the same search and rendering as /ask
+    assert "第 1/20 题" in sent[-1] and "记录为" not in "".join(sent)
+    await client.send(UNCLEAR)  # the side question was not the one re-ask
+    assert "没能确定" in client.last_text() and "第 1/20 题" in client.last_text()
+    await client.click("已明确并写成方案")  # the re-shown question's buttons work
+    assert "第 2/20 题" in client.last_text()
+
+
+async def test_forged_and_stale_fix_buttons_get_a_notice_and_change_nothing(client: BotClient) -> None:
+    await client.send("/diagnose")
+    await client.send(CLEAR_LOW)
+    before = len(client.texts())
+    for data in ("f1:no_such_question", "f1:", "f1:goal_kpi", "f1:" + "x" * 50):  # goal_kpi: not answered yet
+        query = await client.click(data=data)
+        answers = client.answers_to(query)
+        assert answers and answers[0].text, data
+    assert len(client.texts()) == before
+    await client.send("/restart")
+    query = await client.click("改一下", on=client.keyboard_with("改一下"))  # from before /restart
+    assert client.answers_to(query)[0].text and "第 1/20 题" in client.last_text()
+
+
+async def test_recorded_line_is_sent_when_the_question_message_is_unknown(client: BotClient) -> None:
+    await client.send("/diagnose")
+    client.dp.workflow_data["question_messages"].clear()  # as after a bot restart: the old message id is gone
+    await client.send(CLEAR_LOW)
+    recorded = client.keyboard_with("改一下")
+    assert isinstance(recorded.method, SendMessage) and "记录为：「还没想清楚」" in recorded.method.text
+    assert "第 2/20 题" in client.last_keyboard_message().method.text
+    await client.click("改一下", on=recorded)
+    assert "第 1/20 题" in client.last_text()

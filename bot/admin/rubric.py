@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import RubricError
+from bot.interview.reader import reader_for
 from bot.interview.rubric import Rubric, load_rubric
 from bot.interview.service import InterviewService
 
@@ -67,7 +68,8 @@ async def reload_rubric(path: Path, *, interview: InterviewService, knowledge: A
         raise RubricError(problems, path=str(path))
     from bot.interview.graph import build_graph  # imported late: keeps LangGraph off the bot's start-up path
 
-    graph = build_graph(rubric=new, checkpointer=interview.graph.checkpointer, citer=knowledge)
+    graph = build_graph(rubric=new, checkpointer=interview.graph.checkpointer, citer=knowledge,
+                        reader=reader_for(knowledge.store.embeddings))
     change = rubric_change(interview.rubric, new)
     interview.reload(graph, new)
     if groups is not None:

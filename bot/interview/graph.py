@@ -4,8 +4,8 @@
 graph LR
   START --> ask
   ask -->|interrupt: wait for the user| interpret
-  interpret -->|unclear once / back / restart| ask
-  interpret -->|answer / skip| advance
+  interpret -->|unclear once / side question / back / revisit a question / restart| ask
+  interpret -->|answer / skip / unclear twice| advance
   interpret -->|cancel: pause| END
   advance -->|more questions| ask
   advance -->|last question done| report

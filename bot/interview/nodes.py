@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ NOTICE_BACK = "已返回上一题，可以重新作答。"
 NOTICE_FIRST = "这已经是第一题了。"
 NOTICE_RESTART = "已重新开始诊断。"
 NOTICE_CLARIFY = "我没能确定你的意思。请直接点选最接近的选项，或换个说法再描述一下（例如“还没开始”“做了一部分”“已经完成并有负责人”）。"
-NOTICE_UNKNOWN = "仍无法判断，这题先记为“未知”，报告中会作为待确认的缺口。"
+NOTICE_UNKNOWN = "仍无法判断，这题先记为「待确认」，报告中会列为待确认的缺口。"
+NOTICE_REVISIT = "请重新回答这一题，之后的回答都会保留。"
+NOTICE_ASIDE = "以上是指导文章中与你的问题相关的内容。回到这一题："
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,9 @@ async def _llm_level(deps: Deps, question: Question, text: str) -> int | None:
 
 
 def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
-    """Builds the node that turns the user's input into an answer, a clarification, or navigation."""
+    """Builds the node that turns the user's input into an answer, a clarification, a side question, or navigation."""
 
-    async def interpret(state: InterviewState) -> dict[str, Any]:
-        """Reads the input: option, free text, skip, back or restart."""
+    async def read_input(state: InterviewState) -> dict[str, Any]:
         incoming = state.get("incoming") or {}
         kind = incoming.get("kind")
         # Clamped: a rubric reloaded with fewer questions must not strand an interview past its end.
@@ -74,6 +76,12 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
             if index == 0:
                 return {"route": "ask", "notice": NOTICE_FIRST, "clarifying": False}
             return {"route": "ask", "index": index - 1, "notice": NOTICE_BACK, "clarifying": False}
+        if kind == "revisit":
+            target = next((i for i, q in enumerate(deps.rubric.questions) if q.id == incoming.get("question_id")),
+                          None)
+            if target is None:  # the service checks the id first; only a rubric reloaded in between lands here
+                return {"route": "ask"}
+            return {"route": "ask", "index": target, "notice": NOTICE_REVISIT, "clarifying": False}
         if kind == "cancel":
             return {"route": "end", "cancelled": True, "clarifying": False, "notice": ""}
         if kind == "restart":
@@ -81,22 +89,31 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
                     "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
         if kind == "skip":
             answers[question.id] = Answer(level=None, text="", via="skip")
-            return {"route": "advance", "answers": answers, "notice": ""}
+            return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
         if kind == "option":
-            level = int(incoming["level"])
-            answers[question.id] = Answer(level=level, text=question.option(level).label, via="option")
-            return {"route": "advance", "answers": answers, "notice": ""}
+            chosen = int(incoming["level"])
+            answers[question.id] = Answer(level=chosen, text=question.option(chosen).label, via="option")
+            return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
         text = str(incoming.get("text", "")).strip()
         kept = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "…（已截断）"
-        reading = deps.reader.read(question, text[:MAX_ANSWER_CHARS])
+        # Off the event loop: the embedding voice costs ~15–25 ms of CPU a reading.
+        reading = await asyncio.to_thread(deps.reader.read, question, text[:MAX_ANSWER_CHARS])
+        if reading.kind == "question":
+            # Not an answer: nothing is recorded and `clarifying` is left as it was (this is not the re-ask).
+            return {"route": "ask", "aside": text[:MAX_ANSWER_CHARS], "notice": NOTICE_ASIDE}
         level = reading.level if reading.level is not None else await _llm_level(deps, question, text[:MAX_ANSWER_CHARS])
         if level is not None:
             answers[question.id] = Answer(level=level, text=kept, via="text")
-            return {"route": "advance", "answers": answers, "notice": ""}
+            return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
         if not state.get("clarifying"):
             return {"route": "ask", "clarifying": True, "notice": NOTICE_CLARIFY}
-        answers[question.id] = Answer(level=None, text=kept, via="skip")
-        return {"route": "advance", "answers": answers, "notice": NOTICE_UNKNOWN}
+        answers[question.id] = Answer(level=None, text=kept, via="unclear")
+        return {"route": "advance", "answers": answers, "notice": NOTICE_UNKNOWN, "recorded": question.id}
+
+    async def interpret(state: InterviewState) -> dict[str, Any]:
+        """Reads the input: option, free text (an answer, unclear, or a side question), skip, back, revisit, restart."""
+        # `recorded` and `aside` describe this one input only: cleared unless the input sets them.
+        return {"recorded": "", "aside": "", **await read_input(state)}
 
     return interpret
 

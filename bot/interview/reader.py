@@ -24,116 +24,69 @@ again offering the options — asking again is cheaper than misreading.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
 
+import numpy as np
+import yaml
+
+from bot.errors import RubricError
 from bot.interview.rubric import Question
+from bot.knowledge.embeddings import E5_MODEL_ID
 
-# ---------------------------------------------------------------------------------------------------------------
-# Lexicon. Kinds: R done, P partly, N not done, I impatience (not done; negated → done), NEG negator,
-# DN double negation (done), X neutral (consumed, says nothing), H hedge, U vague/unsure, PL plan (not done yet).
-# Each entry: cue → (kind, value, value when negated or None if negation does not apply).
-# ---------------------------------------------------------------------------------------------------------------
-_LEX: dict[str, tuple[str, float, float | None]] = {}
 # "Partly" leans a little towards done: on four-option questions the second option is the "partly done" one.
 PARTLY = 0.6
 SIM_FLOOR = 0.08
-# Calibrated on dev + holdout jointly (`python -m bench.reader_eval --sweep`): the lowest threshold keeping misreads
-# on their union ≤ 2% (well under 5%), leaving room for the higher misread rate on unseen answers.
+# Calibrated on dev + holdout jointly: the lowest threshold keeping the rules' misreads on their union ≤ 2%.
 THRESHOLD = 0.35
+DEFAULT_LEXICON = Path(__file__).resolve().parent.parent.parent / "knowledge" / "lexicon.yaml"
+_PREFIXES = ("还", "都", "也", "一直", "完全", "根本", "从来")
 
 
-def _add(kind: str, value: float, negated: float | None, words: str) -> None:
-    for w in words.split():
-        _LEX[w.lower()] = (kind, value, negated)
+@dataclass(frozen=True)
+class ReaderLexicon:
+    """The `reader:` part of knowledge/lexicon.yaml: cue → (kind, value, value when negated or None)."""
+
+    entries: dict[str, tuple[str, float, float | None]]
+    maxlen: int
+    # Bigrams that are general cues themselves ("还没", "已经", "做了"): the cue voice reads them, so example
+    # similarity ignores them and stays an independent voice.
+    cue_bigrams: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ReaderLexicon:
+        """Reads and expands the cue groups ("还没…", "都没…" read like "没…")."""
+        path = path or DEFAULT_LEXICON
+        try:
+            groups = (yaml.safe_load(path.read_text(encoding="utf-8")) or {})["reader"]["cues"]
+            lex: dict[str, tuple[str, float, float | None]] = {}
+            for g in groups:
+                value = PARTLY if g["value"] == "partly" else float(g["value"])
+                negated = None if g.get("negated") is None else float(g["negated"])
+                for w in str(g["words"]).split():
+                    lex[w.lower()] = (str(g["kind"]), value, negated)
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+            raise RubricError([f"cannot read the reader lexicon ({e.__class__.__name__}: {e})"], path=str(path)) from e
+        for w, v in list(lex.items()):
+            if v[0] in ("N", "P", "NEG") and w[0] in "没未不":
+                for pre in _PREFIXES:
+                    lex.setdefault(pre + w, v)
+        bigrams = {w for w in lex if len(w) == 2} | {
+            w[i : i + 2] for w, (kind, _, _) in lex.items() if kind in ("NEG", "N", "X", "H", "U", "DN") and len(w) <= 3
+            for i in range(len(w) - 1)}
+        return cls(lex, max(len(k) for k in lex), frozenset(bigrams))
 
 
-# Facts: done, negated → not done.
-_add("R", 1.0, 0.0, """
-    已经 已 做了 做过 做完 做好 做好了 已做 已完成 完成了 完成 弄好 搞定 搞好了 建好 建立了 搭好 搭好了 跑通 跑过
-    试跑 落地了 有了 都有 已有 有专人 有人负责 负责人 专人 专职 专门的 都定了 定了 定好 定好了 定下来 拍板
-    确认过 确认了 写好 写好了 写进 写了 写清楚 写成 算过 算好 算清楚 谈好 谈好了 签字 签了字 定稿 批了 一目了然 清清楚楚 门儿清 评估过 评估完 梳理完 梳理过 理清 理清了 排好 排好了
-    测过 测试过 研究过 分析了 分了 分过 拆了 拆解 总结了 访谈 深访 有文档 报告 看板 每月 每周 每天 定期 复盘
-    培训过 齐了 都齐 能追踪 能追 能区分 能分清 分得清 都能看到 都做过 都做了 都做完 都写了 清楚 很清楚 非常清楚 一清二楚 明确 很明确 共识
-    认可 认同 接受 预留 留了 够用 足够 够了 稳定 全天 到位 成熟 完善 齐全 是的 对的 当然 肯定 没问题 有的 yes done
-    ready clear align aligned finished 做到
-""")
-# Quality words: done; negated, "not quite" ("没有书面方案", "没系统整理") — between partly and not done, so
-# "没有书面方案，但心里有数" is partly and "没有书面方案，也没有负责人" is not done.
-_add("R", 1.0, 0.3, """
-    书面 纸面 成文 文档 形成文档 系统 系统化 体系 完整 全部 细化 细算 细 固定 正式 量化 验证 验证过 落地 成体系 全流程 单独
-    专门 详细 数据验证
-""")
-# Partly.
-_add("P", PARTLY, 0.0, """
-    部分 一部分 一半 一些 有些 有一些 有点 初步 大概 大致 心里有数 有数 雏形 草稿 一版 大部分 正在 在做 还在 进行中
-    刚开始 刚起步 试点 差一点 不太完整 不完整 不够 不全 不成体系 不细 没细算 没细化 没系统 没有系统 不系统 没写下来
-    没落到纸面 没落地 没统一 没定下来 没拍 还没拍 没验证 未验证 不确定够不够 理论上 道理都懂 道理 嘴上 口号 不及时
-    顾不上 顾不过来 勉强 不稳定 不固定 没固定 没有固定 只做了 只写了 只分了 只规划了 只导出 就分了 具体怎么 细节没定
-    细节还没 还行 凑合 partly partially half partial in_progress 心里都有数 都有数 脑子里 在心里 隔天 才回 经常忘
-    跟不上 别的没 别的都没 其他还没 其他都没 其余还没 有想法 想法 考虑过 讨论过 讨论 商量 还在讨论 还在写 还在算
-    还在谈 在谈 看过一些 听说 聊过 混在 潜水 截图 大促 想过 感觉是 零零碎碎 零碎 有点印象 印象 心里没底
-    忙不过来 能对付 对付 拖到
-""")
-# Partly, the lower end: makeshift staffing, occasional or rough work (兼职/顺手兼, 偶尔, 粗略, 只有基础信息).
-_add("P", 0.35, 0.0, """
-    只有 兼职 兼着 兼一下 顺手 顺带 顺便 兼 全包 就我一个 偶尔 临时 口头 粗略 比较粗 粗 零散 基础信息
-    基础标签 一轮 试了一下 碰过 口口相传
-""")
-# Not done.
-_add("N", 0.0, 1.0, """
-    没有 没 还没 还没有 尚未 未 无 缺 没做 没做过 没开始 还没开始 没搞 没弄 没想过 没考虑 没考虑过 没关注 没关注过
-    没碰 没顾上 完全没 完全没有 完全没做 一点都没 一点也没 压根 压根没 根本没 从没 从来没 从未 空白 一片空白 零 没人
-    没人管 没人负责 没团队 不清楚 不知道 不了解 不懂 搞不清 搞不太清 搞不清楚 说不清 不太清楚 不会 谈不上 随缘 随机
-    想到什么 想到啥 凭经验 全凭 凭感觉 自己发挥 一刀切 都一样 一样对待 差不多 跟风 跟着做 先试试 试试 再说
-    走一步看一步 乱着 混在一起 区分不了 分不清 不能 做不到 没能力 不行 没想好 没区分 想到啥就发啥 想到什么发什么
-    临时想到 没人看 没人去看 都不一样 各做各的 想起来就 想发就发 有空就发 跟着搞 跟着干 一视同仁 说不上来 说不上 不需要 没必要 糊涂账 一笔糊涂账 none no not_yet nope never
-""")
-# Impatience (mindset): not done; negated ("不急着见效", "不看短期") → done.
-_add("I", 0.0, 1.0, """
-    马上 立刻 立马 尽快 赶紧 短期 见效 看到效果 出业绩 冲业绩 回本 立竿见影 一两个月 两三个月 下个月 下个月就 这个月
-    不行就撤 不行就停 不行就 就撤 就停 卖货 卖多少 卖了多少 多卖 gmv 营收 销量 没起色 砍掉 等不起
-""")
-# Plans for the future: not done yet ("下周就开会定", "打算…").
-_add("PL", 0.25, None, """
-    打算 准备 计划 想着 想做 下周 回头 接下来 以后 将来 后面再 到时候 即将 待定
-""")
-# Negators (scope the next cue within a few characters).
-_add("NEG", 0.0, None, "不 没 没有 未 无 非 不是 并非 不再 还没 尚未 没怎么 不是为了 不只是 不只 不仅")
-# Double negation: done.
-_add("DN", 1.0, None, """
-    不是没 并非没 不是还没 哪有没 怎么会没 没有什么没 没什么没 不能说没 不是不够 不是没有 并不是没 不是不清楚
-    不是不了解 不看单月 不看单次 不看短期 不看roi 不怕慢 慢慢来 慢一点 长期 从没断 没断过 急不来 急不得 从没停 没停过 从不断
-""")
-# Patience: done, and the impatience that follows is negated ("不急着见效", "不求马上回本").
-_add("DI", 1.0, None, "不急 不着急 不求 不追求 不指望 不要求 没指望")
-# Neutral: consumed, says nothing ("不是不想做": wanting is not doing).
-_add("X", 0.0, None, """
-    不是不想 不想 想不想 不差钱 说实话 完全 一半以上 都在做 在做的 别人都在做 说白了 其实 目前 现在 暂时 主要 基本
-    基本上 反正 我们 这块 这个 那个 那头 这边 对接 不错 还是 也 不过 但 就是 说是 觉得 大家 问问 不只是 不仅 不只
-    不少 不够再 半年 一次 统一发
-""")
-# Hedges: lower confidence ("应该可以吧").
-_add("H", 0.0, None, """
-    应该 可能 估计 好像 也许 或许 似乎 大概吧 差不多吧 应该吧 可以吧 我猜 听说能 说能做
-""")
-# Vague / unsure / off-topic.
-_add("U", 0.0, None, """
-    看情况 不好说 说不准 说不好 不一定 一般般 一般 还行吧 随便 都行 不确定 不清楚吧 要问 问老板 得问 not_sure maybe
-    看吧 这个嘛 嗯 嗯嗯 哈哈 呵呵 ok 好的 知道了 干嘛 是什么 什么意思 为什么
-""")
-# "还没…", "都没…", "也没…", "一直没…" read like "没…".
-for _w, _v in list(_LEX.items()):
-    if _v[0] in ("N", "P", "NEG") and _w[0] in "没未不":
-        for _pre in ("还", "都", "也", "一直", "完全", "根本", "从来"):
-            _LEX.setdefault(_pre + _w, _v)
-_LEX_MAXLEN = max(len(k) for k in _LEX)
-# Bigrams that are general cues themselves ("还没", "已经", "做了"): the cue voice reads them, so example similarity
-# ignores them and stays an independent voice (otherwise "还没有" resembles every example with "还没").
-_CUE_BIGRAMS = {w for w in _LEX if len(w) == 2} | {
-    w[i : i + 2] for w, (kind, _, _) in _LEX.items() if kind in ("NEG", "N", "X", "H", "U", "DN") and len(w) <= 3
-    for i in range(len(w) - 1)}
+@functools.cache
+def default_lexicon() -> ReaderLexicon:
+    """The packaged lexicon, read once."""
+    return ReaderLexicon.load()
+
 
 # Contrast conjunctions: the clause after weighs more.
 _CONTRAST_RE = re.compile(r"但是|但|不过|(?<!不)只是|可是|然而|却")
@@ -180,13 +133,73 @@ def _similarity(a: set[str], b: set[str], weight: dict[str, float]) -> float:
     return num / ((sum(weight.get(g, 1.0) for g in a) * sum(weight.get(g, 1.0) for g in b)) ** 0.5)
 
 
+ReadingKind = Literal["answer", "unclear", "question"]
+
+
 @dataclass(frozen=True)
 class Reading:
-    """The reader's verdict: the level, or None when unsure (then the interview asks again)."""
+    """The reader's verdict: the level, or None when unsure (then the interview asks again).
+
+    `kind` is "answer" when `level` is set, "unclear" when the reader is unsure, and "question" when the message
+    is a side question ("社群一般建多大比较合适？") rather than an answer: it must never be recorded as one.
+    """
 
     level: int | None
     confidence: float
     reason: str
+    kind: ReadingKind = "answer"
+
+
+_QUESTION_END_RE = re.compile(r"(?:[?？]|吗)\s*[~～。.!！]*$")
+_QUESTION_START_RE = re.compile(r"^(?:请问|想问|问一下|想知道|怎么|如何|为什么|为啥|多少|哪些|哪个|什么是|是不是应该|要不要|能不能|"
+                                r"该不该|how|what|why|should|which|when|is it|do we|can we)")
+# Asking words inside a sentence ("KPI一般定哪几个比较好"): a question unless the text also reads as a state.
+_QUESTION_WORD_RE = re.compile(r"哪(?:几|些|种|方面)|多少|多大|多久|多长|几个|怎么(?:做|办|弄|搞|定|分|写|设计|判断)|"
+                               r"如何|什么样|什么意思|为什么|为啥|要不要|该不该|能不能|可不可以|是否(?:需要|应该|要)|好不好|"
+                               r"比较好|合适|有没有必要|\b(?:how|what|why|which)\b")
+
+
+def is_side_question(text: str) -> bool:
+    """Whether a message asks something rather than answers ("社群一般建多大比较合适？", "KPI一般定哪几个比较好")."""
+    t = text.strip().lower()
+    if _QUESTION_END_RE.search(t) or _QUESTION_START_RE.match(t):
+        return True
+    # "不知道该看哪些指标" answers (not done); "一般定哪几个比较好" asks: a readiness cue makes it an answer.
+    return bool(_QUESTION_WORD_RE.search(t)) and not any(c.values for c in _clauses(_norm(t)))
+
+
+class Embedder(Protocol):
+    """What the reader needs of an embedding model (the knowledge base's `E5Embeddings` is one)."""
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embeds one text."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeds several texts in one batch."""
+        ...
+
+
+@dataclass(frozen=True)
+class SemanticParams:
+    """How the embedding voice is combined with the rules (chosen with `python -m bench.reader_eval --grid` on the
+    team's three sets: the point with the fewest misreads among those keeping most answers read)."""
+
+    accept_margin: float = 0.03  # the nearest option's examples beat the next option's by this cosine margin
+    min_similarity: float = 0.78  # ... and are at least this close (further: the answer is about something else)
+    veto_confidence: float = 0.5  # sure rules pointing two or more levels away veto the embedding (one level: +0.2)
+    tie_margin: float = 0.005  # sure rules decide alone only where the embedding cannot tell the options apart
+
+
+@dataclass(frozen=True)
+class _RuleVerdict:
+    level: int
+    confidence: float
+    evidence: float
+    detail: str
+
+    def sure(self, threshold: float) -> bool:
+        return self.confidence >= threshold and self.evidence >= 0.4
 
 
 @dataclass
@@ -200,6 +213,7 @@ class _Clause:
 
 def _tokens(clause: str) -> list[tuple[int, str, str, float, float | None]]:
     """Longest-match scan of the lexicon: (position, cue, kind, value, negated value)."""
+    lex = default_lexicon()
     out = []
     i, n = 0, len(clause)
     while i < n:
@@ -209,14 +223,14 @@ def _tokens(clause: str) -> list[tuple[int, str, str, float, float | None]]:
             while j < n and (clause[j].isascii() and (clause[j].isalnum() or clause[j] == "_")):
                 j += 1
             word = clause[i:j]
-            if word in _LEX:
-                out.append((i, word, *_LEX[word]))
+            if word in lex.entries:
+                out.append((i, word, *lex.entries[word]))
             i = j
             continue
-        for ln in range(min(_LEX_MAXLEN, n - i), 0, -1):
+        for ln in range(min(lex.maxlen, n - i), 0, -1):
             w = clause[i : i + ln]
-            if w in _LEX:
-                out.append((i, w, *_LEX[w]))
+            if w in lex.entries:
+                out.append((i, w, *lex.entries[w]))
                 i += ln
                 break
         else:
@@ -334,9 +348,58 @@ def _combine(clauses: list[_Clause]) -> tuple[float | None, bool]:
 class AnswerReader:
     """Maps free text to an option level; `threshold` is the confidence below which it asks again."""
 
-    def __init__(self, *, threshold: float = THRESHOLD) -> None:
+    def __init__(self, *, threshold: float = THRESHOLD, embedder: Embedder | None = None,
+                 params: SemanticParams | None = None) -> None:
         self.threshold = threshold
+        self.embedder = embedder
+        self.semantic = params or SemanticParams()
         self._cache: dict[Question, tuple] = {}
+        self._option_vectors: dict[Question, list[tuple[int, np.ndarray]]] = {}
+
+    def _options_matrix(self, question: Question) -> list[tuple[int, np.ndarray]]:
+        """Each option's level with the unit vectors of its label and examples (embedded once per question)."""
+        cached = self._option_vectors.get(question)
+        if cached is None:
+            assert self.embedder is not None
+            texts = [(o.level, t) for o in question.options for t in (o.label, *o.examples)]
+            rows = np.asarray(self.embedder.embed_queries([t for _, t in texts]), dtype=np.float32)
+            rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+            cached = [(lv, rows[[i for i, (level, _) in enumerate(texts) if level == lv]])
+                      for lv in sorted({lv for lv, _ in texts})]
+            self._option_vectors[question] = cached
+        return cached
+
+    def semantic_scores(self, question: Question, text: str) -> dict[int, float]:
+        """Per level: the answer's best cosine similarity to the option's label and examples."""
+        assert self.embedder is not None
+        v = np.asarray(self.embedder.embed_query(text), dtype=np.float32)
+        v /= max(float(np.linalg.norm(v)), 1e-9)
+        return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
+
+    def _decide(self, question: Question, t: str, rules: _RuleVerdict) -> Reading:
+        """The embedding's nearest option, checked by the rules; unsure (asks again) when they disagree."""
+        p = self.semantic
+        sims = self.semantic_scores(question, t)
+        ranked = sorted(sims.items(), key=lambda kv: -kv[1])
+        (e_best, e_top), (_, e_second) = ranked[0], ranked[1]
+        e_margin = e_top - e_second
+        detail = f"{rules.detail} e5={ {k: round(v, 3) for k, v in sims.items()} }"
+        sure = rules.sure(self.threshold)
+        unsure = Reading(None, rules.confidence, f"unsure (rules {rules.level}, e5 {e_best}) {detail}", "unclear")
+        if e_top < p.min_similarity:  # nothing like any option's examples
+            return Reading(rules.level, rules.confidence, f"rules {detail}") if sure and e_margin < p.tie_margin \
+                else unsure
+        if sure and rules.level == e_best:
+            return Reading(e_best, max(rules.confidence, 0.5), f"rules+e5 {detail}")
+        if e_margin >= p.accept_margin:
+            far = abs(rules.level - e_best) >= 2
+            if sure and ((far and rules.confidence >= p.veto_confidence)
+                         or rules.confidence >= p.veto_confidence + 0.2):
+                return unsure  # two voices, two answers: ask rather than guess
+            return Reading(e_best, min(1.0, e_margin / (2 * p.accept_margin)), f"e5 {detail}")
+        if sure and e_margin < p.tie_margin:
+            return Reading(rules.level, rules.confidence, f"rules {detail}")
+        return unsure
 
     def cue_fraction(self, text: str) -> float | None:
         """Readiness implied by general cues, 0–1, or None when there are none."""
@@ -353,7 +416,7 @@ class AnswerReader:
                     if q:
                         phrases.append((q, opt.level, any(n in q for n in ("没", "不", "未", "无"))))
             phrases.sort(key=lambda x: -len(x[0]))
-            grams = {o.level: [_bigrams(_norm(e)) - _CUE_BIGRAMS for e in (o.label, *o.examples)]
+            grams = {o.level: [_bigrams(_norm(e)) - default_lexicon().cue_bigrams for e in (o.label, *o.examples)]
                      for o in question.options}
             # A bigram found in the examples of several options says little about which one: weight 1/options.
             df: dict[str, int] = {}
@@ -414,10 +477,21 @@ class AnswerReader:
         """Reads one answer to `question`."""
         t = _norm(text)
         if not _PUNCT_RE.sub("", t):
-            return Reading(None, 0.0, "empty")
+            return Reading(None, 0.0, "empty", "unclear")
         choice = self._choice(question, t)
         if choice is not None:
             return Reading(choice, 1.0, "option chosen by number or label")
+        if is_side_question(t):
+            return Reading(None, 0.0, "a question, not an answer", "question")
+        rules = self._read_rules(question, t)
+        if self.embedder is None:
+            if rules.sure(self.threshold):
+                return Reading(rules.level, rules.confidence, rules.detail)
+            return Reading(None, rules.confidence, f"unsure (best {rules.level}) {rules.detail}", "unclear")
+        return self._decide(question, t, rules)
+
+    def _read_rules(self, question: Question, t: str) -> _RuleVerdict:
+        """The rules' best level and confidence (phrases, example bigrams, readiness cues)."""
         top = question.max_level
         clauses = _clauses(t)
         hits: dict[int, float] = {}
@@ -428,7 +502,7 @@ class AnswerReader:
             hits = {lv: (h * 0.5 if lv in (0, top) else h) for lv, h in hits.items()}
         _, (grams_by_level, weight), _ = self._question_data(question)
         # Only the answer's words that occur in some example count: the rest (names, numbers, details) is neutral.
-        grams = {g for g in _bigrams(t) if g in weight and g not in _CUE_BIGRAMS}
+        grams = {g for g in _bigrams(t) if g in weight and g not in default_lexicon().cue_bigrams}
         # Small overlaps ("做了", "还没") are common to every option's examples: only the excess counts.
         sims = {lv: max(0.0, max((_similarity(grams, g, weight) for g in gs), default=0.0) - SIM_FLOOR)
                 for lv, gs in grams_by_level.items()}
@@ -486,6 +560,12 @@ class AnswerReader:
         detail = (f"cue={None if cue is None else round(cue, 2)}{' mixed' if mixed else ''} cov={coverage:.2f} "
                   f"support={'+'.join(support)} hits={ {k: round(v, 2) for k, v in hits.items()} } "
                   f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}")
-        if confidence < self.threshold or evidence < 0.4:
-            return Reading(None, confidence, f"unsure (best {best}) {detail}")
-        return Reading(best, confidence, detail)
+        return _RuleVerdict(best, confidence, evidence, detail)
+
+
+def reader_for(embeddings: object) -> AnswerReader:
+    """The reader for the knowledge base's embedding model: rules plus the e5 voice (its thresholds are e5's), or the
+    rules alone for any other model."""
+    if getattr(embeddings, "model_id", None) == E5_MODEL_ID and hasattr(embeddings, "embed_queries"):
+        return AnswerReader(embedder=embeddings)  # type: ignore[arg-type]
+    return AnswerReader()

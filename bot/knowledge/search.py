@@ -1,18 +1,28 @@
-"""Hybrid retrieval over the active version: jieba BM25 first-class, dense (Chroma) as a weighted second voice.
+"""Hybrid retrieval over the active version: jieba BM25 and dense e5 similarity, fused; off-topic refused.
 
-A chunk's score is a weighted sum of max-normalised parts: BM25 over the chunk's words (section title + text),
-BM25 over its heading path (the titles name what a section is about), BM25 over character bigrams, and the dense
-cosine similarity. A question is answered only when its words carry enough *topic evidence*: the general-language
-rarity (`ChineseTokenizer.background_idf`) of every query word the guidance contains, above a floor, so that
-企业/公司/问题 count for nothing, 私域/竞品/割韭菜 count a lot, and words the guidance never uses (天气, 红烧肉)
-count for nothing either. Weights and thresholds are measured with `python -m bench.retrieval_eval`.
+A chunk's score is a weighted sum of normalised parts: BM25 over the chunk's words (section title + text), BM25
+over its heading path, BM25 over character bigrams (each max-normalised), and the dense cosine similarity of the
+question to the chunk (min-max normalised over the version). The dense voice reads Chinese, English and
+everyday wording the guidance never uses; BM25 keeps exact terms (KPI, SOP, 0阶段) sharp.
+
+Whether the guidance covers a question at all is decided from two signals computed on the active version itself,
+so they hold for any document an admin uploads:
+* **dense margin**: the best chunk's similarity minus the mean best similarity of everyday probe questions
+  (`lexicon.yaml`, nothing to do with any guidance) to the same version's chunks, in the question's script (e5
+  rates a question in the passages' language higher) — calibrated per version;
+* **topic evidence**: the *keyness* of the question's words — how much more often the version uses a word than
+  general Chinese does (jieba's dictionary): 私域/竞品 are key, 企业/问题 are not, 天气 is absent.
+Weights and thresholds are measured with `python -m bench.retrieval_eval`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,34 +35,22 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SearchParams:
-    """Tunable retrieval parameters, chosen on tune + holdout jointly (52 + 120 questions in bench/data/).
-
-    Measured with these defaults (MiniLM at 64 word pieces, 400-character chunks), `python -m bench.retrieval_eval
-    --set tune|holdout|holdout2` — hit@1 / hit@3 / MRR / in-scope answered / off-topic refused:
-    tune (40 + 12) 0.975 / 1.000 / 0.988 / 1.000 / 1.000; holdout (90 + 30) 0.867 / 0.956 / 0.907 / 0.978 / 0.900;
-    holdout2 (90 + 30, written independently and run once after tuning) 0.822 / 0.956 / 0.880 / 0.967 / 0.900.
-    On tune + holdout (`--grid`) hit@1 sits on a flat plateau of 0.89–0.91 for k1 0.9–1.5, b 0.75–1.0 (strong length
-    normalisation: short chapter intros otherwise lose to long sections), heading-path weight 0.2–0.3, bigrams 0–0.1
-    and dense 0–0.2; the chosen point is in its middle. The gains came from vocabulary (stopwords for fillers such as
-    或者/大多数/具体/必要, everyday synonyms), not from the weights. MiniLM alone scores hit@1 0.08–0.27 on Chinese, so
-    the dense voice keeps a small weight.
-    Off-topic rule: with generic words (background IDF < 8: 企业, 公司, 问题, 方面) counting for nothing, in-scope
-    questions carry ≥ 7.5 evidence except two of 130 (0阶段是什么意思 6.7), and off-topic ones ≤ 6.7 except the three
-    that name the article's channels (企业微信/视频号/公众号 + how-to) at ~8; a question of generic words only
-    (企业 公司 问题 方面 准备 目标) scores 4.8.
-    """
+    """Tunable retrieval parameters (chosen with `python -m bench.retrieval_eval --grid` on the tuning sets)."""
 
     k1: float = 1.2
     b: float = 0.9
     title_weight: float = 0.3  # BM25 over the heading path
     bigram_weight: float = 0.1  # BM25 over character bigrams (built only when > 0)
-    dense_weight: float = 0.05  # cosine similarity of the embedding model
-    dense_candidates: int = 20
-    evidence_min_rarity: float = 8.0  # words more common than this in general Chinese are no evidence at all
-    evidence_floor: float = 6.0  # a word's evidence is its background IDF above this (准备 8.2 → 2.2, 私域 17.9 → cap)
-    evidence_cap: float = 4.0  # no single word answers a question on its own
-    min_evidence: float = 7.0  # topic evidence a question needs to be answered
+    dense_weight: float = 0.7  # cosine similarity of the embedding model, normalised over the top `dense_depth`
+    dense_depth: int = 0  # 0: min-max over every chunk; N: the N-th best chunk maps to 0 (sharper among the best)
     use_dense: bool = True
+    use_lexical: bool = True
+    # Off-topic: the best chunk's cosine similarity minus the mean best similarity of everyday probe questions in
+    # the question's script to this version (the dense margin), together with the question's topic evidence.
+    dense_margin_alone: float = 0.05  # answered on the dense voice alone at or above this margin
+    dense_margin_min: float = 0.03  # never answered below this margin
+    min_evidence: float = 7.0  # between the two: answered when the topic evidence reaches this
+    evidence_cap: float = 3.0  # no single word answers a question on its own
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,10 @@ class _Index:
     bigrams: BM25Index | None
     by_id: dict[str, int]
     sections: np.ndarray  # section id of every chunk, for the section filter
+    vectors: np.ndarray | None  # unit vectors of the chunks; None when the version was embedded by another model
     key: tuple[float, float, bool]  # the parameters the index was built with
+    keyness: dict[str, float] = field(default_factory=dict)  # word → log-ratio of its use here vs general Chinese
+    null: dict[str, tuple[float, float]] | None = None  # per script: mean, spread of the probes' best similarity
 
     def knows(self, word: str) -> bool:
         return word in self.body or word in self.titles
@@ -105,21 +106,35 @@ def _normalised(scores: np.ndarray) -> np.ndarray:
     return scores / top if top > 0 else scores
 
 
+def _min_max(scores: np.ndarray, depth: int = 0) -> np.ndarray:
+    """Scores scaled to 0–1: the best is 1, the lowest (or the `depth`-th best) and anything below it 0."""
+    if not scores.size:
+        return scores
+    high = float(scores.max())
+    low = float(scores.min()) if depth <= 0 or depth >= scores.size else float(np.partition(scores, -depth)[-depth])
+    return np.clip((scores - low) / (high - low), 0.0, 1.0) if high > low else np.zeros_like(scores)
+
+
 class KnowledgeBase:
     """Searches the active knowledge-base version; notices a newly activated version on the next query."""
 
     def __init__(self, store: VersionStore, *, tokenizer: ChineseTokenizer | None = None,
-                 params: SearchParams | None = None) -> None:
+                 params: SearchParams | None = None, probes: Sequence[str] | None = None) -> None:
         self.store = store
         self.tokenizer = tokenizer or ChineseTokenizer()
         self.params = params or SearchParams()
+        self._probes = tuple(probes) if probes is not None else self.tokenizer.lexicon.probes
+        self._probe_vectors: np.ndarray | None = None
         self._index: _Index | None = None
         self._lock = threading.Lock()
+        self._warned: set[str] = set()
 
     def with_params(self, **changes: object) -> KnowledgeBase:
         """A copy with other parameters that shares the store, the tokenizer and (when k1/b agree) the index."""
-        kb = KnowledgeBase(self.store, tokenizer=self.tokenizer, params=replace(self.params, **changes))  # type: ignore[arg-type]
+        kb = KnowledgeBase(self.store, tokenizer=self.tokenizer, params=replace(self.params, **changes),  # type: ignore[arg-type]
+                           probes=self._probes)
         kb._index = self._index
+        kb._probe_vectors = self._probe_vectors
         return kb
 
     def _current(self) -> _Index | None:
@@ -133,17 +148,26 @@ class KnowledgeBase:
         with self._lock:
             index = self._index
             if index is None or index.version.id != active or index.key != wanted:
-                index = self._build(active)
+                reuse = index if index is not None and index.version.id == active else None
+                index = self._build(active, reuse)
                 self._index = index
         return index
 
-    def _build(self, version_id: str) -> _Index:
+    def _build(self, version_id: str, reuse: _Index | None = None) -> _Index:
         info = self.store.version(version_id)
         if info is None:  # pragma: no cover - the registry always lists the active version
             raise LookupError(version_id)
-        chunks = self.store.load_chunks(version_id)
+        if reuse is not None:
+            chunks, vectors = reuse.chunks, reuse.vectors
+        else:
+            mismatch = self.store.model_mismatch(info)
+            if mismatch and version_id not in self._warned:
+                self._warned.add(version_id)
+                logger.warning(mismatch)
+            chunks, vectors = self.store.load(version_id, vectors=mismatch is None)
         tk, p = self.tokenizer, self.params
-        body = BM25Index([tk.words(c.index_text) for c in chunks], k1=p.k1, b=p.b)
+        words = [tk.words(c.index_text) for c in chunks]
+        body = BM25Index(words, k1=p.k1, b=p.b)
         title_words: dict[str, list[str]] = {}  # the chunks of a section share its headings: cut them once
         for c in chunks:
             if c.title_text not in title_words:
@@ -152,9 +176,42 @@ class KnowledgeBase:
         bigrams = None
         if p.bigram_weight > 0:
             bigrams = BM25Index([tk.bigrams(f"{c.title_text}\n{c.text}") for c in chunks], k1=p.k1, b=p.b)
+        keyness = reuse.keyness if reuse is not None else self._keyness(words)
+        null = reuse.null if reuse is not None else None
         logger.info("knowledge base %s loaded: %d chunks", version_id, len(chunks))
         return _Index(info, chunks, body, titles, bigrams, {c.chunk_id: i for i, c in enumerate(chunks)},
-                      np.array([c.section for c in chunks], dtype=object), (p.k1, p.b, bigrams is not None))
+                      np.array([c.section for c in chunks], dtype=object), vectors,
+                      (p.k1, p.b, bigrams is not None), keyness, null)
+
+    def _keyness(self, words: Sequence[Sequence[str]]) -> dict[str, float]:
+        """log(share of the word in this version / share in general Chinese), for the version's words."""
+        counts: dict[str, int] = {}
+        for ws in words:
+            for w in ws:
+                counts[w] = counts.get(w, 0) + 1
+        total = max(sum(counts.values()), 1)
+        tk = self.tokenizer
+        return {w: math.log((n / total) / tk.background_share(w)) for w, n in counts.items()}
+
+    def _null(self, index: _Index, script: str) -> tuple[float, float] | None:
+        """Mean and spread of the best similarity of everyday probe questions in the question's script ("zh" or
+        "en") to this version, computed once per version: e5 scores a question in the passages' language higher."""
+        if index.vectors is None or not self._probes:
+            return None
+        if index.null is None:
+            if self._probe_vectors is None:
+                embed_many = getattr(self.store.embeddings, "embed_queries", None)
+                rows = embed_many(list(self._probes)) if callable(embed_many) else [
+                    self.store.embeddings.embed_query(q) for q in self._probes]
+                self._probe_vectors = _unit(np.asarray(rows, dtype=np.float32))
+            best = (self._probe_vectors @ index.vectors.T).max(axis=1)
+            scripts = np.array([_script(q) for q in self._probes])
+            null: dict[str, tuple[float, float]] = {}
+            for name in ("zh", "en"):
+                values = best[scripts == name] if (scripts == name).sum() >= 3 else best
+                null[name] = (float(values.mean()), max(float(values.std()), 0.01))
+            index.null = null
+        return index.null.get(script)
 
     def active_version(self) -> VersionInfo | None:
         """The version queries are answered from."""
@@ -162,22 +219,20 @@ class KnowledgeBase:
         return index.version if index else None
 
     def warm_up(self) -> None:
-        """Loads the active index and the tokenizer (and the embedding model when dense search is on)."""
+        """Loads the tokenizer, the active index and the embedding model, and calibrates the off-topic signal."""
         self.tokenizer.warm_up()
-        self._current()
-        warm = getattr(self.store.embeddings, "warm_up", None)
-        if self.params.use_dense and self.params.dense_weight > 0 and callable(warm):
-            warm()
+        index = self._current()
+        if index is not None and self.params.use_dense and index.vectors is not None:
+            self._null(index, "zh")
 
-    def _dense(self, index: _Index, query: str, section: str | None) -> dict[int, float]:
-        if not self.params.use_dense or self.params.dense_weight <= 0:
-            return {}
+    def _query_vector(self, index: _Index, query: str) -> np.ndarray | None:
+        if not self.params.use_dense or index.vectors is None:
+            return None
         try:
-            hits = self.store.dense_search(index.version.id, query, k=self.params.dense_candidates, section=section)
-        except Exception:  # noqa: BLE001 - dense is the second voice: lexical still answers without it
-            logger.exception("dense search failed; answering from lexical search only")
-            return {}
-        return {index.by_id[cid]: sim for cid, sim in hits if cid in index.by_id}
+            return _unit(np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32))
+        except Exception:  # noqa: BLE001 - dense is one voice: lexical still answers without it
+            logger.exception("embedding the query failed; answering from lexical search only")
+            return None
 
     def evidence(self, query: str) -> float:
         """Topic evidence of a question against the active version (compare with `params.min_evidence`)."""
@@ -192,35 +247,65 @@ class KnowledgeBase:
             if word in seen:
                 continue
             seen.add(word)
-            rarity = tk.background_idf(word)
-            if not index.knows(word):
-                # An everyday word counts through the article's term for it, but never as more than itself.
-                known = [tk.background_idf(t) for t in terms if index.knows(t)]
-                if not known:
-                    continue
-                rarity = min(rarity, max(known))
-            if rarity >= p.evidence_min_rarity:  # 企业 7.5, 公司 7.2, 问题 7.0, 方面 7.7 count for nothing
-                total += min(rarity - p.evidence_floor, p.evidence_cap)
+            # An everyday word counts through the guidance's term for it, but never as more than the term.
+            key = max([index.keyness.get(t, 0.0) for t in (word, *terms)])
+            total += min(max(key, 0.0), p.evidence_cap)
         return total
 
-    def _scores(self, index: _Index, query: str, section: str | None) -> np.ndarray:
+    def dense_margin(self, query: str) -> float | None:
+        """The best chunk's similarity to the question minus the everyday probe questions' mean best similarity."""
+        index = self._current()
+        if index is None:
+            return None
+        qv = self._query_vector(index, query)
+        if qv is None or index.vectors is None:
+            return None
+        return self._margin(index, query, float((index.vectors @ qv).max()))
+
+    def _margin(self, index: _Index, query: str, top: float) -> float | None:
+        null = self._null(index, _script(query))
+        return None if null is None else top - null[0]
+
+    def covered(self, query: str) -> bool:
+        """Whether the active version covers the question (the off-topic rule of `search`)."""
+        index = self._current()
+        if index is None:
+            return False
+        qv = self._query_vector(index, query)
+        return self._covered(index, query, qv)
+
+    def _covered(self, index: _Index, query: str, qv: np.ndarray | None) -> bool:
+        p = self.params
+        evidence = self._evidence(index, query)
+        margin = None if qv is None or index.vectors is None else self._margin(index, query, float((index.vectors @ qv).max()))
+        if margin is None:  # no dense voice: topic evidence alone decides
+            return evidence >= p.min_evidence
+        if margin >= p.dense_margin_alone:
+            return True
+        if _script(query) == "en":
+            # The lexical index reads Chinese words only: for an English question there is no evidence to wait for.
+            return margin >= p.dense_margin_min
+        return margin >= p.dense_margin_min and evidence >= p.min_evidence
+
+    def _scores(self, index: _Index, query: str, qv: np.ndarray | None, section: str | None) -> np.ndarray:
         """Fused score of every chunk (0 for chunks outside the section filter)."""
         p = self.params
-        words = self.tokenizer.tokens(query, query=True)
         mask = None if section is None else (index.sections == section)
 
         def part(scores: np.ndarray) -> np.ndarray:
             return _normalised(scores if mask is None else np.where(mask, scores, 0.0))
 
-        fused = part(index.body.scores(words))
-        if p.title_weight:
-            fused = fused + p.title_weight * part(index.titles.scores(words))
-        if p.bigram_weight and index.bigrams is not None:
-            fused = fused + p.bigram_weight * part(index.bigrams.scores(self.tokenizer.bigrams(query)))
-        if p.dense_weight and p.use_dense:
-            for i, sim in self._dense(index, query, section).items():
-                if mask is None or mask[i]:
-                    fused[i] += p.dense_weight * max(sim, 0.0)
+        fused = np.zeros(len(index.chunks), dtype=np.float64)
+        if p.use_lexical:
+            words = self.tokenizer.tokens(query, query=True)
+            fused += part(index.body.scores(words))
+            if p.title_weight:
+                fused += p.title_weight * part(index.titles.scores(words))
+            if p.bigram_weight and index.bigrams is not None:
+                fused += p.bigram_weight * part(index.bigrams.scores(self.tokenizer.bigrams(query)))
+        if qv is not None and index.vectors is not None and p.dense_weight:
+            dense = _min_max((index.vectors @ qv).astype(np.float64), p.dense_depth)
+            fused += p.dense_weight * (dense if mask is None else np.where(mask, dense, 0.0))
         return fused
 
     def search(self, query: str, *, k: int = 3, section: str | None = None, off_topic: bool = True) -> list[Passage]:
@@ -228,9 +313,10 @@ class KnowledgeBase:
         index = self._current()
         if index is None or not query.strip() or not index.chunks:
             return []
-        if off_topic and self._evidence(index, query) < self.params.min_evidence:
+        qv = self._query_vector(index, query)
+        if off_topic and not self._covered(index, query, qv):
             return []
-        scores = self._scores(index, query, section)
+        scores = self._scores(index, query, qv, section)
         # Within a section every chunk is a candidate (callers asking for a section want a passage from it).
         candidates = np.flatnonzero(index.sections == section) if section is not None else np.flatnonzero(scores > 0)
         # Enough candidates to fill k distinct sections without sorting every chunk of a large corpus.
@@ -298,3 +384,19 @@ class KnowledgeBase:
         else:
             c, text = index.chunks[best[1]], best[2]
         return Citation(section, c.section_title, c.doc_id, text, index.version.id)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows (or a vector) scaled to length 1."""
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(norm > 0, norm, 1.0)
+
+
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
+_LETTER_RE = re.compile(r"[A-Za-z]")
+
+
+def _script(text: str) -> str:
+    """"zh" when the text is mostly Chinese characters, else "en" (pinyin and English alike)."""
+    cjk = len(_CJK_RE.findall(text))
+    return "zh" if cjk and cjk * 3 >= len(_LETTER_RE.findall(text)) else "en"

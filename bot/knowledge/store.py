@@ -17,8 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bot.errors import GuidanceError
 from bot.knowledge.chunking import Chunk
+from bot.knowledge.embeddings import model_id_of
 
 if TYPE_CHECKING:  # annotations only: LangChain stays off the bot's start-up path
     from langchain_core.embeddings import Embeddings
@@ -54,6 +57,7 @@ class VersionInfo:
     documents: tuple[DocumentInfo, ...]
     chunks: int
     active: bool = False
+    embedding_model: str = ""  # id of the model that embedded its chunks ("" for versions made before it was kept)
 
     @property
     def sections(self) -> int:
@@ -74,6 +78,7 @@ class VersionInfo:
             "created_by": self.created_by,
             "content_hash": self.content_hash,
             "chunks": self.chunks,
+            "embedding_model": self.embedding_model,
             "documents": [d.__dict__ for d in self.documents],
         }
 
@@ -90,6 +95,7 @@ class VersionInfo:
             documents=docs,
             chunks=int(data["chunks"]),
             active=active,
+            embedding_model=str(data.get("embedding_model") or ""),
         )
 
 
@@ -128,6 +134,19 @@ class VersionStore:
         """The embedding model used for this store."""
         return self._embeddings
 
+    @property
+    def model_id(self) -> str:
+        """Id of the embedding model new versions are embedded with (and queries are embedded with)."""
+        return model_id_of(self._embeddings)
+
+    def model_mismatch(self, version: VersionInfo | None = None) -> str | None:
+        """One line saying that `version` (default: the active one) was embedded by another model, or None."""
+        version = version or self.active()
+        if version is None or version.embedding_model == self.model_id:
+            return None
+        return (f"knowledge base {version.id} was embedded with {version.embedding_model or 'an unrecorded model'}, "
+                f"not {self.model_id}: dense search is off until the next ingest re-embeds it")
+
     def _registry(self) -> Any:
         return self._client.get_or_create_collection(REGISTRY, metadata={"active": ""})
 
@@ -158,13 +177,24 @@ class VersionStore:
 
     def load_chunks(self, version_id: str) -> list[Chunk]:
         """Every chunk of a version, in document order."""
+        return self.load(version_id, vectors=False)[0]
+
+    def load(self, version_id: str, *, vectors: bool = True) -> tuple[list[Chunk], np.ndarray | None]:
+        """Every chunk of a version in document order and, when asked, its unit vectors (one row per chunk)."""
         col = self._client.get_collection(f"kb_{version_id}")
-        got = col.get(include=["documents", "metadatas"])
+        include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        got = col.get(include=include)
         chunks = [
             Chunk.from_metadata(text, meta)
             for text, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=False)
         ]
-        return sorted(chunks, key=lambda c: (c.doc_id, c.start))
+        order = sorted(range(len(chunks)), key=lambda i: (chunks[i].doc_id, chunks[i].start))
+        matrix = None
+        if vectors and got.get("embeddings") is not None and len(got["embeddings"]) == len(chunks) and chunks:
+            raw = np.asarray(got["embeddings"], dtype=np.float32)[order]
+            norms = np.linalg.norm(raw, axis=1, keepdims=True)
+            matrix = raw / np.where(norms > 0, norms, 1.0)
+        return [chunks[i] for i in order], matrix
 
     def create(
         self,
@@ -186,6 +216,7 @@ class VersionStore:
             content_hash=content_hash,
             documents=tuple(documents),
             chunks=len(chunks),
+            embedding_model=self.model_id,
         )
         reuse = self._reusable_embeddings()
         # Leftovers of a crashed build; chroma raises different types for "does not exist" by version.
@@ -218,11 +249,11 @@ class VersionStore:
         return info
 
     def _reusable_embeddings(self) -> dict[str, Sequence[float]]:
-        active = self.active_id()
-        if not active:
-            return {}
+        active = self.active()
+        if active is None or active.embedding_model != self.model_id:
+            return {}  # another model's vectors are never mixed into a version
         try:
-            got = self._client.get_collection(f"kb_{active}").get(include=["embeddings", "metadatas"])
+            got = self._client.get_collection(active.collection).get(include=["embeddings", "metadatas"])
         except Exception:  # noqa: BLE001 - a missing collection just means nothing to reuse
             return {}
         embeddings = got["embeddings"] if got["embeddings"] is not None else []
@@ -247,17 +278,3 @@ class VersionStore:
                 logger.warning("could not delete collection %s", v.collection)
             self._registry().delete(ids=[v.id])
         return [v.id for v in drop]
-
-    def dense_search(
-        self, version_id: str, query: str, *, k: int, section: str | None = None
-    ) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the k nearest chunks, through LangChain's Chroma vector store."""
-        store = self._vector_stores.get(version_id)
-        if store is None:
-            from langchain_chroma import Chroma
-
-            store = Chroma(client=self._client, collection_name=f"kb_{version_id}",
-                           embedding_function=self._embeddings, create_collection_if_not_exists=False)
-            self._vector_stores = {version_id: store}  # only the active version is ever searched
-        hits = store.similarity_search_with_score(query, k=k, filter={"section": section} if section else None)
-        return [(str(doc.id), 1.0 - float(distance)) for doc, distance in hits]

@@ -62,8 +62,11 @@ def report_markdown(report: Report, *, max_gaps: int | None = None) -> str:
         lines.append("| 题目 | 章节 | 回答 | 等级 |")
         lines.append("|---|---|---|---|")
         for a in report.answers:
-            level = "未知" if a.level is None else f"{a.level}/{a.max_level}"
-            text = a.answer_text.replace("|", "\\|").replace("\n", " ")[:200] or a.label
+            typed = a.answer_text.replace("|", "\\|").replace("\n", " ")[:200]
+            if a.pending:  # unclear twice: 待确认, with what was typed
+                text, level = (f"{a.label}（原话：{typed}）" if typed else a.label), a.label
+            else:
+                text, level = typed or a.label, "未知" if a.level is None else f"{a.level}/{a.max_level}"
             lines.append(f"| {a.question_id} | {a.section} | {text} | {level} |")
         lines.append("")
     lines.append(f"_知识库版本 {report.kb_version} · 生成于 {report.created_at} · {SECTION_NOTE}_")

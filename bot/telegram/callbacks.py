@@ -18,6 +18,12 @@ class NavCb(CallbackData, prefix="n1"):
     act: str
 
 
+class FixCb(CallbackData, prefix="f1"):
+    """✏️ 改一下 under an answer read from free text: asks question `q` again (the later answers are kept)."""
+
+    q: str
+
+
 class GroupVoteCb(CallbackData, prefix="gv1"):
     """A member's vote in a group session: session id, question index, option level."""
 

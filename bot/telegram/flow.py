@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -15,9 +16,22 @@ from bot.interview.service import QuestionStep, Step
 from bot.report.chart import radar_png
 from bot.report.markdown import report_json, report_markdown
 from bot.telegram.keyboards import after_report_keyboard, question_keyboard
-from bot.telegram.render import CAPTION_LIMIT, clip, esc, question_html, report_html, split_message
+from bot.telegram.render import (
+    CAPTION_LIMIT,
+    NOT_COVERED,
+    clip,
+    esc,
+    passages_html,
+    question_html,
+    report_html,
+    split_message,
+)
+
+if TYPE_CHECKING:
+    from bot.knowledge.search import KnowledgeBase
 
 logger = logging.getLogger(__name__)
+MAX_QUERY = 500  # characters of a question sent to the search
 
 
 def thread_of(chat_id: int) -> str:
@@ -48,6 +62,17 @@ async def safe_edit(message: Message, text: str, markup: InlineKeyboardMarkup | 
     """`edit_html` of a message the bot received (a button's message)."""
     assert message.bot is not None  # updates from the dispatcher are bound to their bot
     return await edit_html(message.bot, message.chat.id, message.message_id, text, markup)
+
+
+async def answer_from_guidance(message: Message, knowledge: KnowledgeBase, query: str) -> None:
+    """Searches the guidance and replies with the passages (or says it is not covered): /ask and side questions."""
+    query = query.strip()[:MAX_QUERY]
+    passages = await asyncio.to_thread(knowledge.search, query, k=3)
+    if not passages:
+        await message.answer(NOT_COVERED)
+        return
+    for part in split_message(passages_html(query, passages)):
+        await message.answer(part)
 
 
 async def send_step(bot: Bot, chat_id: int, step: Step, *, edit: Message | None = None,

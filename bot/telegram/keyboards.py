@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.interview.rubric import Question
-from bot.telegram.callbacks import AdminCb, AnswerCb, ForgetCb, GroupCtlCb, GroupVoteCb, NavCb
+from bot.telegram.callbacks import AdminCb, AnswerCb, FixCb, ForgetCb, GroupCtlCb, GroupVoteCb, NavCb
+
+FIX_BUTTON = "✏️ 改一下"
 
 
 def question_keyboard(question: Question, *, first: bool) -> InlineKeyboardMarkup:
@@ -17,6 +19,13 @@ def question_keyboard(question: Question, *, first: bool) -> InlineKeyboardMarku
         nav.insert(0, InlineKeyboardButton(text="⬅️ 上一题", callback_data=NavCb(act="back").pack()))
     rows.append(nav)
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def fix_keyboard(question_id: str) -> InlineKeyboardMarkup:
+    """The one-tap correction under a recorded free-text answer: asks that question again."""
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=FIX_BUTTON, callback_data=FixCb(q=question_id).pack())
+    ]])
 
 
 def start_keyboard() -> InlineKeyboardMarkup:

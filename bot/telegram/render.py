@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiogram import html
 
 from bot.interview.report import Report
-from bot.interview.service import QuestionStep
+from bot.interview.service import QuestionStep, RecordedAnswer
 from bot.report import section_label
 
 if TYPE_CHECKING:
@@ -89,18 +89,31 @@ def question_html(step: QuestionStep) -> str:
     lines.append(f"<b>{esc(step.progress)}</b>")
     lines.append("")
     lines.append(esc(step.question.text))
-    if step.previous is not None:
-        prev = step.previous.get("text") or "跳过"
+    previous = step.previous_shown
+    if previous is not None:
         lines.append("")
-        lines.append(f"之前的回答：{esc(clip(str(prev), 200))}")
+        lines.append(f"之前的回答：{esc(clip(previous, 200))}")
     lines.append("")
     lines.append("<i>点选最接近的选项，或直接用文字描述你们的情况。</i>")
     return "\n".join(lines)
 
 
-def answered_html(step: QuestionStep, answer_text: str) -> str:
-    """What a question message becomes once answered by free text (buttons removed)."""
-    return f"<b>{esc(step.progress)}</b>\n\n{esc(step.question.text)}\n\n✅ {esc(clip(answer_text, 300))}"
+def recorded_line(recorded: RecordedAnswer) -> str:
+    """`✅ 记录为：「还没想清楚」` (no ✅ for 待确认: nothing was confirmed)."""
+    line = f"记录为：「{esc(recorded.label)}」"
+    return f"❔ {line}（报告中列为待确认的缺口）" if recorded.pending else f"✅ {line}"
+
+
+def answered_html(step: QuestionStep, answer_text: str, recorded: RecordedAnswer) -> str:
+    """What a question message becomes once answered by free text: the answer as typed and what was recorded."""
+    return (f"<b>{esc(step.progress)}</b>\n\n{esc(step.question.text)}\n\n"
+            f"你的回答：{esc(clip(answer_text, 300))}\n{recorded_line(recorded)}")
+
+
+def recorded_html(recorded: RecordedAnswer, answer_text: str) -> str:
+    """What was recorded, as a message of its own (when the question message can no longer be edited)."""
+    return (f"第 {recorded.index + 1} 题：{esc(clip(recorded.question.text, 80))}\n"
+            f"你的回答：{esc(clip(answer_text, 300))}\n{recorded_line(recorded)}")
 
 
 def report_html(report: Report, *, max_gaps: int = CHAT_GAPS) -> str:

@@ -137,10 +137,19 @@ class BotClient:
                 return r
         raise AssertionError("the bot has not sent any buttons")
 
+    def keyboard_with(self, text: str) -> Recorded:
+        """The latest request whose inline keyboard has a button containing `text` (an older message's button)."""
+        for r in reversed(self.session.requests):
+            markup = getattr(r.method, "reply_markup", None)
+            if isinstance(markup, InlineKeyboardMarkup) and isinstance(r.result, Message) and any(
+                    text in b.text for row in markup.inline_keyboard for b in row):
+                return r
+        raise AssertionError(f"the bot has not sent a button {text!r}")
+
     async def click(self, text: str | None = None, *, data: str | None = None,
-                    message_id: int | None = None) -> str:
-        """Presses a button of the latest keyboard (by text, or raw/forged `data`); returns the query id."""
-        recorded = self.last_keyboard_message()
+                    message_id: int | None = None, on: Recorded | None = None) -> str:
+        """Presses a button of the latest keyboard, or of `on` (by text, or raw/forged `data`); returns the query id."""
+        recorded = on or self.last_keyboard_message()
         if data is None:
             markup = recorded.method.reply_markup
             buttons = [b for row in markup.inline_keyboard for b in row]

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.telegram.render import NOT_COVERED, passages_html, split_message
+from bot.telegram.flow import answer_from_guidance
 
 if TYPE_CHECKING:
     from bot.knowledge.search import KnowledgeBase
-
-MAX_QUERY = 500
-
-
-async def answer_question(message: Message, knowledge: KnowledgeBase, query: str) -> None:
-    """Searches the guidance and replies with the passages (or says it is not covered)."""
-    query = query.strip()[:MAX_QUERY]
-    passages = await asyncio.to_thread(knowledge.search, query, k=3)
-    if not passages:
-        await message.answer(NOT_COVERED)
-        return
-    for part in split_message(passages_html(query, passages)):
-        await message.answer(part)
 
 
 async def ask_command(message: Message, command: CommandObject, knowledge: KnowledgeBase) -> None:
@@ -33,12 +19,12 @@ async def ask_command(message: Message, command: CommandObject, knowledge: Knowl
     if not command.args:
         await message.answer("请在 /ask 后面写上你的问题，例如：/ask 为什么要先做用户分层？")
         return
-    await answer_question(message, knowledge, command.args)
+    await answer_from_guidance(message, knowledge, command.args)
 
 
 async def free_question(message: Message, knowledge: KnowledgeBase) -> None:
     """Any message outside an interview is a question about the guidance."""
-    await answer_question(message, knowledge, message.text or "")
+    await answer_from_guidance(message, knowledge, message.text or "")
 
 
 async def unknown_command(message: Message) -> None:

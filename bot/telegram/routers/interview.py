@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot.errors import InterviewError
-from bot.interview.service import InterviewService, NoInterview, QuestionStep, StaleAction
-from bot.telegram.callbacks import AnswerCb, NavCb
-from bot.telegram.flow import safe_edit, send_step, thread_of
-from bot.telegram.render import answered_html
+from bot.interview.service import InterviewService, NoInterview, QuestionStep, RecordedAnswer, StaleAction, Step
+from bot.telegram.callbacks import AnswerCb, FixCb, NavCb
+from bot.telegram.flow import answer_from_guidance, drop_buttons, edit_html, safe_edit, send_step, thread_of
+from bot.telegram.keyboards import fix_keyboard
+from bot.telegram.render import answered_html, recorded_html
+
+if TYPE_CHECKING:
+    from bot.knowledge.search import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
 STALE = "这个按钮已失效（题目已更新），请回答最新的问题。"
+FIX_STALE = "这个按钮已失效：这一题在当前诊断中还没有回答。"
+REASK = "请重新回答这一题"
 NO_INTERVIEW = "当前没有进行中的诊断，发送 /diagnose 开始。"
 
 
@@ -71,47 +78,78 @@ async def navigate_command(message: Message, bot: Bot, interview: InterviewServi
     await _show_new(bot, message.chat.id, step, question_messages)
 
 
-async def text_answer(message: Message, bot: Bot, interview: InterviewService,
+async def text_answer(message: Message, bot: Bot, interview: InterviewService, knowledge: KnowledgeBase,
                       question_messages: dict[int, int]) -> None:
-    """Reads a free-text answer to the current question."""
+    """Reads a free-text answer: shows what was recorded (with ✏️ 改一下), or answers a side question, then asks on."""
     thread = thread_of(message.chat.id)
+    text = message.text or ""
     before = await interview.current(thread)
     try:
-        step = await interview.answer_text(thread, message.text or "")
+        step = await interview.answer_text(thread, text)
     except InterviewError:
         await message.answer(NO_INTERVIEW)
         return
-    old = question_messages.pop(message.chat.id, None)
-    if old is not None and isinstance(before, QuestionStep) and not (
-        isinstance(step, QuestionStep) and step.question.id == before.question.id
-    ):
-        try:
-            await bot.edit_message_text(answered_html(before, message.text or ""), chat_id=message.chat.id,
-                                        message_id=old, reply_markup=None)
-        except Exception:  # noqa: BLE001 - cosmetic
-            logger.debug("could not mark question answered", exc_info=True)
+    chat_id = message.chat.id
+    old = question_messages.pop(chat_id, None)
+    if step.recorded is not None:
+        await _show_recorded(bot, chat_id, old, before, step.recorded, text)
     elif old is not None:
-        await _remove_old_buttons(bot, message.chat.id, {message.chat.id: old})
-    sent = await send_step(bot, message.chat.id, step)
+        await drop_buttons(bot, chat_id, old)
+    if isinstance(step, QuestionStep) and step.aside:
+        await answer_from_guidance(message, knowledge, step.aside)
+    sent = await send_step(bot, chat_id, step)
     if sent is not None:
-        question_messages[message.chat.id] = sent.message_id
+        question_messages[chat_id] = sent.message_id
+
+
+async def _show_recorded(bot: Bot, chat_id: int, old: int | None, before: Any, recorded: RecordedAnswer,
+                         text: str) -> None:
+    """Turns the answered question message into 记录为：「…」 with ✏️ 改一下 (a message of its own if it cannot)."""
+    markup = fix_keyboard(recorded.question.id)
+    if old is not None and isinstance(before, QuestionStep) and before.question.id == recorded.question.id \
+            and await edit_html(bot, chat_id, old, answered_html(before, text, recorded), markup):
+        return
+    if old is not None:
+        await drop_buttons(bot, chat_id, old)
+    await bot.send_message(chat_id, recorded_html(recorded, text), reply_markup=markup)
+
+
+async def _button_step(query: CallbackQuery, act: Callable[[str], Awaitable[Step]], *,
+                       stale: str = STALE) -> tuple[Message, Step] | None:
+    """Runs a button's action on its chat's interview; None (the press answered with a notice) when it does not apply."""
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(STALE)
+        return None
+    try:
+        return message, await act(thread_of(message.chat.id))
+    except StaleAction:
+        await query.answer(stale)
+    except NoInterview:
+        await query.answer(NO_INTERVIEW)
+    return None
+
+
+async def fix_pressed(query: CallbackQuery, callback_data: FixCb, bot: Bot, interview: InterviewService,
+                      question_messages: dict[int, int]) -> None:
+    """✏️ 改一下: asks that question again; the answers after it are kept (a stale or forged one changes nothing)."""
+    got = await _button_step(query, lambda thread: interview.revisit(thread, callback_data.q), stale=FIX_STALE)
+    if got is None:
+        return
+    message, step = got
+    await query.answer(REASK)
+    if question_messages.get(message.chat.id) != message.message_id:  # the current question's go with `_show_new`
+        await drop_buttons(bot, message.chat.id, message.message_id)  # used: the question is asked again below
+    await _show_new(bot, message.chat.id, step, question_messages)
 
 
 async def option_pressed(query: CallbackQuery, callback_data: AnswerCb, bot: Bot, interview: InterviewService,
                          question_messages: dict[int, int]) -> None:
     """Records the pressed option and edits the question message into the next question."""
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(STALE)
+    got = await _button_step(query, lambda thread: interview.answer_option(thread, callback_data.q, callback_data.lv))
+    if got is None:
         return
-    try:
-        step = await interview.answer_option(thread_of(message.chat.id), callback_data.q, callback_data.lv)
-    except StaleAction:
-        await query.answer(STALE)
-        return
-    except NoInterview:
-        await query.answer(NO_INTERVIEW)
-        return
+    message, step = got
     await query.answer()
     await _show_from_button(bot, message, step, question_messages)
 
@@ -180,5 +218,6 @@ def make_router() -> Router:
     router.message.register(text_answer, F.text, ~F.text.startswith("/"), InInterview())
     router.callback_query.register(option_pressed, AnswerCb.filter())
     router.callback_query.register(nav_pressed, NavCb.filter())
+    router.callback_query.register(fix_pressed, FixCb.filter())
     router.callback_query.register(unknown_button)
     return router

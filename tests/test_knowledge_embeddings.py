@@ -1,0 +1,104 @@
+"""Embedding backends: e5 by default (no torch), sentence-transformers on request, and one model per version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.errors import ConfigError
+from bot.knowledge.embeddings import (
+    E5_MODEL_ID,
+    MINILM_ID,
+    E5Embeddings,
+    SentenceTransformerEmbeddings,
+    make_embeddings,
+    resolve_backend,
+)
+from bot.knowledge.ingest import Ingestor, collect_sources
+from bot.knowledge.search import KnowledgeBase
+from bot.knowledge.store import VersionStore, make_client
+from tests.test_knowledge_ingest import HashEmbeddings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_backend_defaults_to_e5_and_follows_an_embedding_model() -> None:
+    assert resolve_backend(None, None) == "e5"
+    assert resolve_backend(None, "BAAI/bge-small-zh-v1.5") == "sentence-transformers"  # an existing setting keeps working
+    assert resolve_backend("sentence-transformers", None) == "sentence-transformers"
+    assert resolve_backend("E5", "some/model") == "e5"
+    with pytest.raises(ConfigError):
+        resolve_backend("word2vec", None)
+    assert isinstance(make_embeddings(), E5Embeddings)
+    assert isinstance(make_embeddings(None, "some/model"), SentenceTransformerEmbeddings)
+
+
+def test_e5_reads_chinese_and_english() -> None:
+    e5 = E5Embeddings()
+    q = np.asarray(e5.embed_query("怎么给用户分层"))
+    passages = np.asarray(e5.embed_documents(["分层调研：高价值用户、潜力用户和普通用户要区别对待", "今天的天气很好，适合去公园散步"]))
+    assert q.shape == (384,) and abs(float(np.linalg.norm(q)) - 1.0) < 1e-3
+    assert float(passages[0] @ q) > float(passages[1] @ q)
+    english = np.asarray(e5.embed_query("how to segment users by value"))
+    assert float(passages[0] @ english) > float(passages[1] @ english)
+    # e5's own prefixes: the same text as a query and as a passage are different vectors.
+    assert not np.allclose(e5.embed_query("用户分层"), e5.embed_documents(["用户分层"])[0])
+    assert e5.model_id == E5_MODEL_ID
+
+
+def test_sentence_transformers_backend_with_the_packaged_minilm() -> None:
+    st = SentenceTransformerEmbeddings()
+    v = st.embed_query("private domain operations")
+    assert len(v) == 384 and st.loaded and st.model_id == MINILM_ID
+
+
+def test_search_cli_does_not_import_torch(kb_template: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(kb_template, data)
+    code = ("import sys, bot.__main__ as m; rc = m.main(['search', '竞争对手的私域怎么研究', '--json']); "
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)")
+    env = {**os.environ, "DATA_DIR": str(data), "EMBEDDING_BACKEND": "", "EMBEDDING_MODEL": ""}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert '"section": "5.3"' in out.stdout and out.stdout.strip().endswith("NO-TORCH 0")
+
+
+class ModelA(HashEmbeddings):
+    model_id = "test/hash-a"
+
+
+class ModelB(HashEmbeddings):
+    model_id = "test/hash-b"
+
+    def _vector(self, text: str) -> list[float]:
+        return list(reversed(super()._vector(text)))
+
+
+def test_a_version_embedded_by_another_model_is_never_mixed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    sources = collect_sources(ROOT / "knowledge")
+    store_a = VersionStore(make_client(data_dir=data, chroma_url=None), ModelA())
+    v1 = Ingestor(store_a, lock_path=data / "kb.lock").ingest(sources).version
+    assert v1 is not None and v1.embedding_model == "test/hash-a" and store_a.model_mismatch() is None
+
+    store_b = VersionStore(make_client(data_dir=data, chroma_url=None), ModelB())
+    line = store_b.model_mismatch()
+    assert line is not None and "test/hash-a" in line and "test/hash-b" in line and "\n" not in line
+    kb = KnowledgeBase(store_b)
+    assert kb._current().vectors is None  # noqa: SLF001 - dense is off: model B's queries never meet model A's vectors
+    assert kb.search("竞争对手的私域怎么研究")[0].section == "5.3"  # lexical search still answers
+
+    result = Ingestor(store_b, lock_path=data / "kb.lock").ingest(sources)
+    assert result.status == "created"  # same documents, another model: a new version, re-embedded
+    v2 = result.version
+    assert v2 is not None and v2.embedding_model == "test/hash-b" and store_b.model_mismatch() is None
+    chunks, vectors = store_b.load(v2.id)
+    expected = np.asarray(ModelB().embed_documents([c.index_text for c in chunks[:3]]))
+    assert vectors is not None and np.allclose(vectors[:3], expected, atol=1e-5)
+    assert Ingestor(store_b, lock_path=data / "kb.lock").ingest(sources).status == "unchanged"
