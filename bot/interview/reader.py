@@ -28,7 +28,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -197,6 +197,7 @@ class _RuleVerdict:
     confidence: float
     evidence: float
     detail: str
+    scores: dict[int, float] = field(default_factory=dict)  # each level's rule score (phrases + bigrams + cues)
 
     def sure(self, threshold: float) -> bool:
         return self.confidence >= threshold and self.evidence >= 0.4
@@ -560,7 +561,7 @@ class AnswerReader:
         detail = (f"cue={None if cue is None else round(cue, 2)}{' mixed' if mixed else ''} cov={coverage:.2f} "
                   f"support={'+'.join(support)} hits={ {k: round(v, 2) for k, v in hits.items()} } "
                   f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}")
-        return _RuleVerdict(best, confidence, evidence, detail)
+        return _RuleVerdict(best, confidence, evidence, detail, scores)
 
 
 def reader_for(embeddings: object) -> AnswerReader:

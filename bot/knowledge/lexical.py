@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -85,6 +87,30 @@ class SearchLexicon:
 
 
 
+# jieba's dictionary without its rarest words (frequency < 5: 61% of its 349k entries): 24 MB in memory instead of
+# 63 MB, loaded in 0.2 s instead of 0.7 s; the guidance's own terms come back through the domain dictionary, and a
+# word jieba no longer knows is cut into characters, which the bigram index still matches (bench/retrieval_eval.py).
+DICTIONARY_MIN_FREQ = 5
+
+
+def _common_dictionary(jieba: object) -> Path:
+    """jieba's dict.txt without its rarest words, written once to the temporary folder (jieba caches it there too)."""
+    source = Path(jieba.__file__).parent / "dict.txt"  # type: ignore[attr-defined]
+    stat = source.stat()
+    target = Path(tempfile.gettempdir()) / f"siyu-jieba-{DICTIONARY_MIN_FREQ}-{stat.st_size}-{int(stat.st_mtime)}.txt"
+    if not target.exists():
+        lines = []
+        with source.open(encoding="utf-8") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) >= DICTIONARY_MIN_FREQ:
+                    lines.append(line)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text("".join(lines), encoding="utf-8")
+        os.replace(partial, target)  # atomic: another process never reads half a dictionary
+    return target
+
+
 class ChineseTokenizer:
     """jieba with the domain dictionary; thread-safe lazy initialisation (loading jieba takes ~1 s)."""
 
@@ -106,7 +132,7 @@ class ChineseTokenizer:
                     import jieba
 
                     jieba.setLogLevel(logging.WARNING)
-                    tk = jieba.Tokenizer()
+                    tk = jieba.Tokenizer(dictionary=str(_common_dictionary(jieba)))
                     tk.initialize()
                     self._total = int(tk.total)
                     targets = {t for terms in self._synonyms.values() for t in terms}
