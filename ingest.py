@@ -16,28 +16,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.errors import BotError, GuidanceError
 from bot.knowledge.ingest import LOCK_FILE, Ingestor, IngestResult, collect_sources
 from bot.knowledge.store import VersionInfo, VersionStore
 
 EXIT_BAD_INPUT = 2
 _PROGRESS_DELAY = 1.0  # seconds of embedding before a progress bar is worth showing
-
-
-def _offline_defaults(settings: Settings) -> None:
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    model = settings.embedding_model
-    if not model or os.path.isdir(model):
-        # The packaged MiniLM or a local folder: the hub is never needed, so never asked.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def cited_sections(rubric: Path) -> set[str]:
@@ -151,15 +142,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses the command line, runs it, and turns refusals into exit code 2 with one line on stderr."""
     args = _parser().parse_args(argv)
-    try:
-        settings = Settings()
-    except ValueError as e:
-        print(f"error: configuration: {' '.join(str(e).split())}", file=sys.stderr)
+    settings = load_settings()
+    if settings is None:
         return EXIT_BAD_INPUT
-    _offline_defaults(settings)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        from bot.wiring import build_store
+        from bot.services import build_store
 
         return run(args, settings, build_store(settings))
     except BotError as e:

@@ -57,26 +57,25 @@ async def session_cost(tmp: Path, rubric: object, knowledge: object) -> None:
     from bot.group.service import GroupService
     from bot.interview.graph import build_graph
     from bot.interview.service import InterviewService
+    from bot.services import open_checkpointer
     from bot.telegram.app import build_dispatcher
-    from bot.wiring import open_checkpointer
-    from tests.test_group_dispatch import Team
+    from bot.telegram.testing import GroupClient
 
     async with open_db(tmp / "session.sqlite") as conn, open_checkpointer(tmp / "ck.sqlite") as cp:
         interview = InterviewService(graph=build_graph(rubric=rubric, checkpointer=cp, citer=knowledge),  # type: ignore[arg-type]
                                      rubric=rubric, section_title=knowledge.section_title)  # type: ignore[attr-defined, arg-type]
         groups = GroupService(conn, rubric=rubric, citer=knowledge)  # type: ignore[arg-type]
         dp = build_dispatcher(group_edit_interval=5.0, interview=interview, knowledge=knowledge, groups=groups)
-        team = Team(dp, admins=set())
-        users = [team.user(i, f"成员{i}") for i in range(1, 6)]
-        await team.send(users[0], "/diagnose")
+        team = GroupClient(dp, -100777, members={i: f"成员{i}" for i in range(1, 6)})
+        users = team.members
+        await team.command(users[0], "/diagnose")
         lobby = team.keyboard_messages()[0]
         for u in users[1:]:
             await team.press(u, "加入", message=lobby)
         await team.press(users[0], "开始答题", message=lobby)
         for n in range(len(rubric.questions)):  # type: ignore[attr-defined]
             message = team.keyboard_messages()[-1]
-            options = [r[0].callback_data for r in message.reply_markup.inline_keyboard  # type: ignore[union-attr]
-                       if r[0].callback_data and r[0].callback_data.startswith("gv1:")]
+            options = team.vote_options(message)
             for i, u in enumerate(users):
                 await team.press(u, data=options[(i + n) % len(options)], message=message)
         await dp["group_view"].tallies.drain()

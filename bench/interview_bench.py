@@ -34,7 +34,7 @@ async def main_async(interviews: int) -> None:
     from bot.interview.service import InterviewService, QuestionStep
     from bot.report.chart import radar_png
     from bot.report.markdown import report_json, report_markdown
-    from bot.wiring import open_checkpointer
+    from bot.services import open_checkpointer
 
     rubric = load_rubric(ROOT / "knowledge" / "rubric.yaml")
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.config import Settings, offline_guards
+from bot.config import Settings, load_settings
 from bot.errors import BotError
 
 logger = logging.getLogger("bot")
@@ -36,9 +36,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
-    from bot.wiring import build_knowledge
+    # A single search needs the store and the index only: no database, no checkpointer, no LangGraph.
+    from bot.knowledge.search import KnowledgeBase
+    from bot.services import build_store
 
-    kb = build_knowledge(settings)
+    kb = KnowledgeBase(build_store(settings))
     if kb.active_version() is None:
         print("知识库为空：请先运行 python ingest.py", file=sys.stderr)
         return 2
@@ -56,25 +58,27 @@ def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
 
 
 async def _chat(settings: Settings) -> int:
+    from bot.services import open_services
     from bot.terminal import run_terminal
-    from bot.wiring import build_knowledge, build_rubric, ensure_knowledge, open_interview
 
-    ensure_knowledge(settings)
-    knowledge = build_knowledge(settings)
-    rubric = build_rubric(settings)
-    async with open_interview(settings, knowledge=knowledge, rubric=rubric) as service:
-        return await run_terminal(service, reports_dir=settings.reports_dir,  # type: ignore[arg-type]
-                                  knowledge=knowledge)
+    async with open_services(settings) as services:
+        return await run_terminal(services.interview, reports_dir=settings.reports_dir, knowledge=services.knowledge)
+
+
+async def _telegram(settings: Settings) -> int:
+    import functools
+
+    from bot.services import open_services
+    from bot.telegram.app import run_telegram
+
+    return await run_telegram(settings, functools.partial(open_services, settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
-    offline_guards()
-    try:
-        settings = Settings()
-    except ValueError as e:
-        print(f"配置错误: {e}", file=sys.stderr)
+    settings = load_settings(prefix="配置错误: ")
+    if settings is None:
         return errno.EINVAL
     command = args.command or ("run" if settings.bot_token else "chat")
     # The terminal chat is for people: only warnings on stderr unless LOG_LEVEL asks for more.
@@ -93,9 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command is None:
                 print("未设置 BOT_TOKEN，启动终端对话模式。", file=sys.stderr)
             return asyncio.run(_chat(settings))
-        from bot.telegram.app import run_telegram
-
-        return asyncio.run(run_telegram(settings))
+        return asyncio.run(_telegram(settings))
     except BotError as e:
         print(f"错误: {e}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -84,14 +85,34 @@ class Settings(BaseSettings):
         return self.data_dir / "reports"
 
     @property
+    def rubric_path(self) -> Path:
+        """knowledge/rubric.yaml (or KNOWLEDGE_DIR's)."""
+        return self.knowledge_dir / "rubric.yaml"
+
+    @property
     def uploads_dir(self) -> Path:
         """Guidance documents uploaded by admins."""
         return self.data_dir / "uploads"
 
 
-def offline_guards() -> None:
-    """No hub, no telemetry: this bot never needs the internet for models."""
+def offline_guards(settings: Settings | None = None) -> None:
+    """No hub, no telemetry: this bot never needs the internet for models (the one owner of these switches).
+
+    The hub stays reachable only for a sentence-transformers model named by a hub id (not a local folder).
+    """
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not os.environ.get("EMBEDDING_MODEL"):
+    model = settings.embedding_model if settings is not None else os.environ.get("EMBEDDING_MODEL")
+    if not model or os.path.isdir(model):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def load_settings(*, prefix: str = "error: configuration: ") -> Settings | None:
+    """The settings with the offline switches applied, or None after one line on stderr naming what is wrong."""
+    try:
+        settings = Settings()
+    except ValueError as e:
+        print(f"{prefix}{' '.join(str(e).split())}", file=sys.stderr)
+        return None
+    offline_guards(settings)
+    return settings

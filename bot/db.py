@@ -1,4 +1,5 @@
-"""The bot's own database (SQLite under DATA_DIR): group sessions and votes, usage events, the admin audit log.
+"""The bot's own database (SQLite under DATA_DIR): group sessions and votes, usage events, the admin audit log,
+each private chat's current question message, and the scheduler's due jobs.
 
 Interview progress lives in the LangGraph checkpointer (checkpoints.sqlite); everything else the bot keeps is
 here, in one file with one schema, so `/forget` and the README can say exactly what is stored.
@@ -74,6 +75,26 @@ CREATE TABLE IF NOT EXISTS group_questions (
     PRIMARY KEY (session_id, idx)
 );
 
+CREATE TABLE IF NOT EXISTS chat_messages (
+    chat_id INTEGER PRIMARY KEY,      -- a private chat (= the user's id)
+    message_id INTEGER NOT NULL,      -- the bot message that shows the current question and its buttons
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS scheduled_jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,               -- what to run (a handler registered with the scheduler)
+    key TEXT UNIQUE,                  -- optional: one pending job per key (rescheduling replaces it)
+    user_id INTEGER,                  -- whose job it is (deleted by /forget)
+    due_at REAL NOT NULL,             -- Unix time
+    payload TEXT NOT NULL DEFAULT '{}',
+    claimed_by TEXT,                  -- the instance running it, until claimed_until
+    claimed_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS scheduled_due ON scheduled_jobs(due_at) WHERE done_at IS NULL;
+
 CREATE TABLE IF NOT EXISTS group_votes (
     session_id INTEGER NOT NULL REFERENCES group_sessions(id) ON DELETE CASCADE,
     question_id TEXT NOT NULL,
@@ -88,6 +109,18 @@ CREATE TABLE IF NOT EXISTS group_votes (
 def now_iso() -> str:
     """The current UTC time as stored in the database."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextlib.asynccontextmanager
+async def secure_delete(conn: aiosqlite.Connection) -> AsyncIterator[None]:
+    """While inside, deletions overwrite the freed pages; on exit the write-ahead log is checkpointed."""
+    before = (await conn.execute_fetchall("PRAGMA secure_delete"))[0][0]  # type: ignore[index]
+    await conn.execute("PRAGMA secure_delete=ON")
+    try:
+        yield
+    finally:
+        await conn.execute(f"PRAGMA secure_delete={int(before)}")
+        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @contextlib.asynccontextmanager
@@ -106,3 +139,36 @@ async def open_db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+class QuestionMessages:
+    """Which bot message shows each private chat's current question (so its buttons can be taken off later, after a
+    restart too, and by any instance)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def get(self, chat_id: int) -> int | None:
+        """The message id, or None."""
+        rows = list(await self.conn.execute_fetchall("SELECT message_id FROM chat_messages WHERE chat_id = ?",
+                                                     (chat_id,)))
+        return int(rows[0][0]) if rows else None
+
+    async def set(self, chat_id: int, message_id: int) -> None:
+        """Remembers the chat's current question message."""
+        await self.conn.execute(
+            "INSERT INTO chat_messages(chat_id, message_id, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(chat_id) DO UPDATE SET message_id = excluded.message_id, updated_at = excluded.updated_at",
+            (chat_id, message_id, now_iso()))
+        await self.conn.commit()
+
+    async def pop(self, chat_id: int) -> int | None:
+        """Forgets and returns the chat's current question message."""
+        rows = list(await self.conn.execute_fetchall(
+            "DELETE FROM chat_messages WHERE chat_id = ? RETURNING message_id", (chat_id,)))
+        await self.conn.commit()
+        return int(rows[0][0]) if rows else None
+
+    async def forget(self, user_id: int) -> int:
+        """Deletes the user's row (their private chat has their id)."""
+        return 0 if await self.pop(user_id) is None else 1

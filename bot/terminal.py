@@ -6,40 +6,29 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from bot.errors import InterviewError
 from bot.interview.report import Report
 from bot.interview.service import Finished, InterviewService, QuestionStep, RecordedAnswer, StaleAction, Step
-from bot.report import section_label
+from bot.report import CHAT_GAPS, section_label
 from bot.report.chart import radar_png
 from bot.report.markdown import report_json, report_markdown
 
+if TYPE_CHECKING:  # annotations only: the terminal works on any object with `search`
+    from bot.knowledge.search import Passage
+
 HELP = ("输入选项编号（1–4）或直接用文字描述；答题时也可以直接提问，我会先从指导文章中找答案。"
         "/back 上一题，/fix 修改上一个回答，/skip 跳过，/restart 重新开始，/report 查看报告，/quit 退出。")
-CHAT_GAPS = 5
 MAX_QUERY = 500  # characters of a side question sent to the search
 EXIT_INCOMPLETE = 1  # the input ended before the report (progress is saved)
 NOT_COVERED = "指导文章中没有涉及这个问题。"
 
 
-class PassageLike(Protocol):
-    """What a search hit offers (bot.knowledge.search.Passage)."""
-
-    @property
-    def section(self) -> str: ...
-
-    @property
-    def title(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-
 class Guidance(Protocol):
     """Searches the guidance (KnowledgeBase.search)."""
 
-    def search(self, query: str, *, k: int = 3) -> Sequence[PassageLike]: ...
+    def search(self, query: str, *, k: int = 3) -> Sequence[Passage]: ...
 
 
 def render_question(step: QuestionStep) -> str:
@@ -63,7 +52,7 @@ def render_recorded(recorded: RecordedAnswer) -> str:
     return f"记录为：「{recorded.label}」（第 {recorded.index + 1} 题{note}；输入 /fix 修改）"
 
 
-def render_passages(query: str, passages: Sequence[PassageLike]) -> str:
+def render_passages(query: str, passages: Sequence[Passage]) -> str:
     """A side question answered from the guidance: section id and title, then the passage, for each hit."""
     if not passages:
         return NOT_COVERED

@@ -63,8 +63,29 @@ def knowledge(kb_template: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def checkpointer(tmp_path: Path) -> AsyncIterator[object]:
-    """A fresh SQLite checkpointer on disk."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    """A fresh SQLite checkpointer on disk: the production one (`InlineSqliteSaver`, through the root)."""
+    from bot.services import open_checkpointer
 
-    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "checkpoints.sqlite")) as saver:
+    async with open_checkpointer(tmp_path / "checkpoints.sqlite") as saver:
         yield saver
+
+
+ADMIN_ID = 9001  # the admin of the `settings` fixture
+
+
+@pytest.fixture
+def settings(data_dir: Path):  # type: ignore[no-untyped-def]
+    """Settings on the test's data dir and the real knowledge/ folder, with one admin; no .env file is read."""
+    from bot.config import Settings
+
+    return Settings(_env_file=None, data_dir=data_dir, knowledge_dir=KNOWLEDGE,  # type: ignore[call-arg]
+                    admin_ids=frozenset({ADMIN_ID}))
+
+
+@pytest.fixture
+async def services(settings):  # type: ignore[no-untyped-def]
+    """Every service, opened by the composition root on the test's copy of the ingested knowledge base."""
+    from bot.services import open_services
+
+    async with open_services(settings, first_start=False) as opened:
+        yield opened

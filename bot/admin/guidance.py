@@ -37,7 +37,7 @@ from bot.knowledge.documents import (
     parse_document,
     slugify,
 )
-from bot.knowledge.ingest import GUIDANCE_SUFFIXES, Diff, Ingestor, IngestResult, collect_sources
+from bot.knowledge.ingest import BUSY, GUIDANCE_SUFFIXES, Diff, Ingestor, IngestResult, collect_sources
 from bot.knowledge.store import VersionInfo, VersionStore
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ ARCHIVE = ".archive"
 KEEP_ARCHIVED = 20  # archived uploads kept (oldest removed first)
 PENDING_TTL = 3600.0  # seconds a validated upload waits for its confirm button
 MAX_PENDING = 10
-BUSY = "another ingest is in progress; try again when it has finished"
 
 
 @dataclass(frozen=True)
@@ -269,14 +268,7 @@ class GuidanceService:
 
     async def rollback_target(self) -> tuple[VersionInfo, VersionInfo]:
         """(active version, the version a rollback would activate); GuidanceError when there is none."""
-        versions = await asyncio.to_thread(self.store.versions)
-        active = next((v for v in versions if v.active), None)
-        if active is None:
-            raise GuidanceError("there is no active version")
-        older = [v for v in versions if v.seq < active.seq]
-        if not older:
-            raise GuidanceError("there is no earlier version to roll back to")
-        return active, older[0]
+        return await asyncio.to_thread(self.store.rollback_target)
 
     async def rollback(self, *, expected: str | None, created_by: str) -> RolledBack:
         """Activates the previous version (only if it is still `expected`) and brings uploads/ in step with it."""

@@ -1,4 +1,4 @@
-"""Reloading `knowledge/rubric.yaml` in a running bot: validate, rebuild the graph, swap it in.
+"""Reloading `knowledge/rubric.yaml` in a running bot: validate, then put it in force through the rubric holder.
 
 What happens to interviews in progress: they carry on with the new rubric at the same position (clamped to the
 last question); answers are kept by question id and answers to removed questions are ignored in scoring. An old
@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import RubricError
-from bot.interview.reader import reader_for
-from bot.interview.rubric import Rubric, load_rubric
-from bot.interview.service import InterviewService
+from bot.interview.rubric import Rubric, RubricHolder, load_rubric
 
 
 @dataclass(frozen=True)
@@ -56,22 +54,16 @@ def rubric_change(old: Rubric, new: Rubric) -> RubricChange:
     )
 
 
-async def reload_rubric(path: Path, *, interview: InterviewService, knowledge: Any,
-                        groups: Any | None = None) -> RubricChange:
-    """Validates the rubric file against the active knowledge base and swaps it in; RubricError lists the reasons."""
+async def reload_rubric(path: Path, *, rubrics: RubricHolder, knowledge: Any) -> RubricChange:
+    """Validates the rubric file against the active knowledge base and puts it in force (the holder tells the
+    interview and the group room); RubricError lists the reasons and the old rubric stays."""
     new = await asyncio.to_thread(load_rubric, path)
-    problems = compatibility_problems(interview.rubric, new)
+    old = rubrics.current
+    problems = compatibility_problems(old, new)
     missing = await asyncio.to_thread(lambda: sorted(s for s in new.cited_sections() if not knowledge.has_section(s)))
     if missing:
         problems.append(f"sections not in the active knowledge base: {', '.join(missing)}")
     if problems:
         raise RubricError(problems, path=str(path))
-    from bot.interview.graph import build_graph  # imported late: keeps LangGraph off the bot's start-up path
-
-    graph = build_graph(rubric=new, checkpointer=interview.graph.checkpointer, citer=knowledge,
-                        reader=reader_for(knowledge.store.embeddings))
-    change = rubric_change(interview.rubric, new)
-    interview.reload(graph, new)
-    if groups is not None:
-        groups.rubric = new
-    return change
+    rubrics.replace(new)
+    return rubric_change(old, new)

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from statistics import fmean
+from typing import Any
 
 from bot.interview.report import AnswerItem, Citer, Report, assemble_report
 from bot.interview.rubric import Question, Rubric
@@ -91,21 +92,21 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
     report = replace(report, gaps=tuple(g for g in report.gaps if g.question_id in team_levels))
 
     per_member: dict[int, dict[str, int]] = {m.user_id: {} for m in members}
-    for qid, q_votes in votes.items():
-        for uid, level in q_votes.items():
+    for qid, member_votes in votes.items():
+        for uid, level in member_votes.items():
             per_member.setdefault(uid, {})[qid] = level
     member_scores = {uid: member_dimension_scores(rubric, v) for uid, v in per_member.items() if v}
     team_dims = []
     for d in rubric.dimensions:
-        values = [s[d.id] for s in member_scores.values() if s[d.id] is not None]
+        values: list[float] = [v for s in member_scores.values() if (v := s[d.id]) is not None]
         team_dims.append({
             "id": d.id, "section": d.section, "title": d.title, "mean": scores.dimensions[d.id],
             "min": min(values) if values else None, "max": max(values) if values else None,
             "spread": round(max(values) - min(values), 1) if values else None,
             "members": len(values),
         })
-    asked = len(questions)
-    participants = [{"user_id": uid, "name": names.get(uid, str(uid)), "answered": len(per_member.get(uid, {}))}
+    n_asked = len(questions)
+    participants: list[dict[str, Any]] = [{"user_id": uid, "name": names.get(uid, str(uid)), "answered": len(per_member.get(uid, {}))}
                     for uid in sorted(set(names) | set(per_member), key=lambda u: (names.get(u) is None, u))]
     voted = [p for p in participants if p["answered"]]
     extra = {
@@ -117,17 +118,17 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
             "turnout": {
                 "participants": len(participants),
                 "voted": len(voted),
-                "questions": asked,
+                "questions": n_asked,
                 "mean_answered": round(fmean(p["answered"] for p in participants), 1) if participants else 0.0,
-                "rate": round(sum(p["answered"] for p in participants) / (asked * len(participants)), 3)
-                if asked and participants else 0.0,
+                "rate": round(sum(p["answered"] for p in participants) / (n_asked * len(participants)), 3)
+                if n_asked and participants else 0.0,
             },
         },
     }
     return replace(report, extra=extra)
 
 
-def disagreements(report: Report) -> list[dict[str, object]]:
+def disagreements(report: Report) -> list[dict[str, Any]]:
     """The report's questions with strong disagreement, most divided first."""
     rows = [q for q in report.extra.get("questions", []) if q.get("disagreement")]
     return sorted(rows, key=lambda q: -int(q["spread"]))

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import aiosqlite
@@ -22,11 +23,28 @@ from bot.db import now_iso
 from bot.errors import BotError
 from bot.group.report import Member, build_group_report
 from bot.interview.report import Citer, Report
-from bot.interview.rubric import Question, Rubric
+from bot.interview.rubric import Question, Rubric, RubricHolder
+from bot.ports import EventSink, GroupCompleted, GroupStarted, RubricSource
 
 logger = logging.getLogger(__name__)
 
 LOBBY = -1  # question_index of a session whose first question is not open yet
+
+
+class SessionStatus(StrEnum):
+    """`group_sessions.status`."""
+
+    ACTIVE = "active"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class QuestionStatus(StrEnum):
+    """`group_questions.status`."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    SKIPPED = "skipped"
 
 
 class GroupError(BotError):
@@ -109,7 +127,7 @@ class Advance:
     report: Report | None
 
 
-def _session(row: Mapping[str, Any]) -> Session:
+def _session(row: Any) -> Session:
     return Session(id=row["id"], chat_id=row["chat_id"], topic_id=row["topic_id"], starter_id=row["starter_id"],
                    starter_name=row["starter_name"], status=row["status"], index=row["question_index"],
                    intro_message_id=row["intro_message_id"], created_at=row["created_at"])
@@ -118,13 +136,19 @@ def _session(row: Mapping[str, Any]) -> Session:
 class GroupService:
     """Runs group sessions on the bot database (one active session per group)."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, rubric: Rubric, citer: Citer | None = None,
-                 events: Any = None) -> None:
+    def __init__(self, conn: aiosqlite.Connection, *, rubric: Rubric | RubricSource, citer: Citer | None = None,
+                 events: EventSink | None = None) -> None:
         self.conn = conn
-        self.rubric = rubric
+        # The rubric holder of the root (a bare rubric is held as is): a reload is seen on the next question.
+        self._rubrics: RubricSource = rubric if not isinstance(rubric, Rubric) else RubricHolder(rubric)
         self.citer = citer
         self.events = events
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[int, asyncio.Lock] = {}  # serialises one session's votes within this process
+
+    @property
+    def rubric(self) -> Rubric:
+        """The rubric in force."""
+        return self._rubrics.current
 
     def _lock(self, session_id: int) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
@@ -132,26 +156,26 @@ class GroupService:
     # ------------------------------------------------------------------ reading
     async def get(self, session_id: int) -> Session | None:
         """A session by id."""
-        rows = await self.conn.execute_fetchall("SELECT * FROM group_sessions WHERE id = ?", (session_id,))
+        rows = list(await self.conn.execute_fetchall("SELECT * FROM group_sessions WHERE id = ?", (session_id,)))
         return _session(rows[0]) if rows else None
 
     async def active(self, chat_id: int) -> Session | None:
         """The group's active session."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT * FROM group_sessions WHERE chat_id = ? AND status = 'active'", (chat_id,))
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT * FROM group_sessions WHERE chat_id = ? AND status = 'active'", (chat_id,)))
         return _session(rows[0]) if rows else None
 
     async def members(self, session_id: int) -> tuple[Member, ...]:
         """Joined members, in joining order."""
-        rows = await self.conn.execute_fetchall(
+        rows = list(await self.conn.execute_fetchall(
             "SELECT user_id, name FROM group_participants WHERE session_id = ? ORDER BY joined_at, rowid",
-            (session_id,))
+            (session_id,)))
         return tuple(Member(r["user_id"], r["name"]) for r in rows)
 
     async def question_state(self, session_id: int, index: int) -> QuestionState:
         """The state of question `index` of a session (StaleGroupAction if it was never opened)."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT * FROM group_questions WHERE session_id = ? AND idx = ?", (session_id, index))
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT * FROM group_questions WHERE session_id = ? AND idx = ?", (session_id, index)))
         if not rows:
             raise StaleGroupAction(f"question {index} of session {session_id} was not opened")
         row = rows[0]
@@ -166,32 +190,32 @@ class GroupService:
     async def current(self, session_id: int) -> QuestionState | None:
         """The open question of a session (None in the lobby or after the end)."""
         session = await self.get(session_id)
-        if session is None or session.status != "active" or session.in_lobby:
+        if session is None or session.status != SessionStatus.ACTIVE or session.in_lobby:
             return None
         return await self.question_state(session_id, session.index)
 
     async def report(self, session_id: int) -> Report | None:
         """The stored report of a finished session."""
-        rows = await self.conn.execute_fetchall("SELECT report FROM group_sessions WHERE id = ?", (session_id,))
+        rows = list(await self.conn.execute_fetchall("SELECT report FROM group_sessions WHERE id = ?", (session_id,)))
         return Report.from_json(json.loads(rows[0]["report"])) if rows and rows[0]["report"] else None
 
     async def last_report(self, chat_id: int) -> tuple[int, Report] | None:
         """The group's most recent finished session and its report."""
-        rows = await self.conn.execute_fetchall(
+        rows = list(await self.conn.execute_fetchall(
             "SELECT id, report FROM group_sessions WHERE chat_id = ? AND status = 'finished' AND report IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1", (chat_id,))
+            " ORDER BY id DESC LIMIT 1", (chat_id,)))
         return (rows[0]["id"], Report.from_json(json.loads(rows[0]["report"]))) if rows else None
 
     async def is_member(self, session_id: int, user_id: int) -> bool:
         """Whether the user joined the session."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT 1 FROM group_participants WHERE session_id = ? AND user_id = ?", (session_id, user_id))
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT 1 FROM group_participants WHERE session_id = ? AND user_id = ?", (session_id, user_id)))
         return bool(rows)
 
     async def member_votes(self, session_id: int, user_id: int) -> dict[str, int]:
         """question id → level this member chose."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT question_id, level FROM group_votes WHERE session_id = ? AND user_id = ?", (session_id, user_id))
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT question_id, level FROM group_votes WHERE session_id = ? AND user_id = ?", (session_id, user_id)))
         return {r["question_id"]: r["level"] for r in rows}
 
     # ------------------------------------------------------------------ writing
@@ -218,9 +242,7 @@ class GroupService:
             (session_id, starter.user_id, starter.name, now))
         await self.conn.commit()
         if self.events is not None:
-            from bot.admin.events import GROUP_STARTED
-
-            await self.events.record(GROUP_STARTED, user_id=starter.user_id, chat_id=chat_id)
+            await self.events.emit(GroupStarted(starter.user_id, chat_id))
         session = await self.get(session_id)
         assert session is not None
         return session
@@ -249,13 +271,13 @@ class GroupService:
         """Adds a participant; False if they had joined already (StaleGroupAction if the session is over)."""
         async with self._lock(session_id):
             session = await self.get(session_id)
-            if session is None or session.status != "active":
+            if session is None or session.status != SessionStatus.ACTIVE:
                 raise StaleGroupAction(f"session {session_id} is not active")
             return await self._join(session_id, member)
 
     async def _join(self, session_id: int, member: Member) -> bool:
-        rows = await self.conn.execute_fetchall(
-            "SELECT name FROM group_participants WHERE session_id = ? AND user_id = ?", (session_id, member.user_id))
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT name FROM group_participants WHERE session_id = ? AND user_id = ?", (session_id, member.user_id)))
         if rows:
             if rows[0]["name"] != member.name:  # renamed since: show the current name
                 await self.conn.execute("UPDATE group_participants SET name = ? WHERE session_id = ? AND user_id = ?",
@@ -272,10 +294,10 @@ class GroupService:
         """Records a member's choice on the open question (last choice wins); joins them if needed."""
         async with self._lock(session_id):
             session = await self.get(session_id)
-            if session is None or session.status != "active" or session.index != index:
+            if session is None or session.status != SessionStatus.ACTIVE or session.index != index:
                 raise StaleGroupAction(f"question {index} of session {session_id} is not open")
             state = await self.question_state(session_id, index)
-            if state.status != "open":
+            if state.status != QuestionStatus.OPEN:
                 raise StaleGroupAction(f"question {index} of session {session_id} is closed")
             if not 0 <= level <= state.question.max_level:
                 raise StaleGroupAction(f"level {level} out of range")
@@ -301,7 +323,7 @@ class GroupService:
         """
         async with self._lock(session_id):
             session = await self.get(session_id)
-            if session is None or session.status != "active" or session.index != expect_index:
+            if session is None or session.status != SessionStatus.ACTIVE or session.index != expect_index:
                 raise StaleGroupAction(f"session {session_id} is not at question {expect_index}")
             closed = await self._close(session, skip=skip)
             nxt = session.index + 1
@@ -315,7 +337,7 @@ class GroupService:
         """Ends the session now: the open question closes with its votes, and the report covers what was asked."""
         async with self._lock(session_id):
             session = await self.get(session_id)
-            if session is None or session.status != "active":
+            if session is None or session.status != SessionStatus.ACTIVE:
                 raise StaleGroupAction(f"session {session_id} is not active")
             closed = await self._close(session, skip=False)
             report = await self._finish(session)
@@ -330,14 +352,14 @@ class GroupService:
         if session.in_lobby:
             return None
         state = await self.question_state(session.id, session.index)
-        if state.status != "open":
+        if state.status != QuestionStatus.OPEN:
             return state
         if skip:
             await self.conn.execute("DELETE FROM group_votes WHERE session_id = ? AND question_id = ?",
                                     (session.id, state.question.id))
         await self.conn.execute(
             "UPDATE group_questions SET status = ?, closed_at = ? WHERE session_id = ? AND idx = ?",
-            ("skipped" if skip else "closed", now_iso(), session.id, session.index))
+            (QuestionStatus.SKIPPED if skip else QuestionStatus.CLOSED, now_iso(), session.id, session.index))
         await self.conn.commit()
         return await self.question_state(session.id, session.index)
 
@@ -351,8 +373,8 @@ class GroupService:
         return await self.question_state(session.id, index)
 
     async def _finish(self, session: Session) -> Report:
-        rows = await self.conn.execute_fetchall(
-            "SELECT question_id FROM group_questions WHERE session_id = ?", (session.id,))
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT question_id FROM group_questions WHERE session_id = ?", (session.id,)))
         asked = [r["question_id"] for r in rows]
         votes: dict[str, dict[int, int]] = {}
         for v in await self.conn.execute_fetchall(
@@ -366,12 +388,7 @@ class GroupService:
             (now_iso(), json.dumps(data, ensure_ascii=False), session.id))
         await self.conn.commit()
         if self.events is not None:
-            from bot.admin.events import GROUP_COMPLETED, report_summary
-
-            summary = report_summary(data)
-            summary["participants"] = len(data.get("participants", []))
-            await self.events.record(GROUP_COMPLETED, user_id=session.starter_id, chat_id=session.chat_id,
-                                     data=summary)
+            await self.events.emit(GroupCompleted(session.starter_id, session.chat_id, data))
         return report
 
     async def migrate(self, old_chat_id: int, new_chat_id: int) -> None:
@@ -379,14 +396,14 @@ class GroupService:
         await self.conn.execute("UPDATE group_sessions SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
         await self.conn.commit()
 
-    async def forget_user(self, user_id: int) -> int:
+    async def forget(self, user_id: int) -> int:
         """Deletes a member's votes and participation, and removes them from stored group reports."""
         cur = await self.conn.execute("DELETE FROM group_votes WHERE user_id = ?", (user_id,))
         removed = cur.rowcount
         await self.conn.execute("DELETE FROM group_participants WHERE user_id = ?", (user_id,))
         await self.conn.execute(
             "UPDATE group_sessions SET starter_id = 0, starter_name = '' WHERE starter_id = ?", (user_id,))
-        rows = await self.conn.execute_fetchall("SELECT id, report FROM group_sessions WHERE report IS NOT NULL")
+        rows = list(await self.conn.execute_fetchall("SELECT id, report FROM group_sessions WHERE report IS NOT NULL"))
         for row in rows:
             data = json.loads(row["report"])
             before = json.dumps(data, ensure_ascii=False)

@@ -34,7 +34,9 @@ def build_graph(*, rubric: Rubric, checkpointer: Any, citer: Citer | None = None
 
     def after_interpret(state: InterviewState) -> Literal["ask", "advance", "__end__"]:
         route = state.get("route", "ask")
-        return END if route == "end" else route
+        if route == "end":
+            return "__end__"
+        return "advance" if route == "advance" else "ask"
 
     def after_advance(state: InterviewState) -> Literal["ask", "report"]:
         return "report" if state.get("index", 0) >= total else "ask"

@@ -15,7 +15,7 @@ from langgraph.types import interrupt
 from bot.interview.reader import AnswerReader
 from bot.interview.report import Citer, build_report
 from bot.interview.rubric import Question, Rubric
-from bot.interview.state import Answer, InterviewState
+from bot.interview.state import Answer, ChooseOption, InputKind, InterviewState, Revisit, TypeText, parse_resume
 
 logger = logging.getLogger(__name__)
 
@@ -66,36 +66,38 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
     """Builds the node that turns the user's input into an answer, a clarification, a side question, or navigation."""
 
     async def read_input(state: InterviewState) -> dict[str, Any]:
-        incoming = state.get("incoming") or {}
-        kind = incoming.get("kind")
+        incoming = parse_resume(state.get("incoming"))
         # Clamped: a rubric reloaded with fewer questions must not strand an interview past its end.
         index = min(state.get("index", 0), len(deps.rubric.questions) - 1)
         question = deps.rubric.questions[index]
         answers = dict(state.get("answers") or {})
-        if kind == "back":
+        if incoming.kind is InputKind.BACK:
             if index == 0:
                 return {"route": "ask", "notice": NOTICE_FIRST, "clarifying": False}
             return {"route": "ask", "index": index - 1, "notice": NOTICE_BACK, "clarifying": False}
-        if kind == "revisit":
-            target = next((i for i, q in enumerate(deps.rubric.questions) if q.id == incoming.get("question_id")),
-                          None)
+        if isinstance(incoming, Revisit):
+            target = next((i for i, q in enumerate(deps.rubric.questions) if q.id == incoming.question_id), None)
             if target is None:  # the service checks the id first; only a rubric reloaded in between lands here
                 return {"route": "ask"}
             return {"route": "ask", "index": target, "notice": NOTICE_REVISIT, "clarifying": False}
-        if kind == "cancel":
+        if incoming.kind is InputKind.CANCEL:
             return {"route": "end", "cancelled": True, "clarifying": False, "notice": ""}
-        if kind == "restart":
+        if incoming.kind is InputKind.RESTART:
             return {"route": "ask", "index": 0, "answers": {}, "notice": NOTICE_RESTART, "clarifying": False,
                     "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        if kind == "skip":
+        if incoming.kind is InputKind.SKIP:
             answers[question.id] = Answer(level=None, text="", via="skip")
             return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
-        if kind == "option":
-            chosen = int(incoming["level"])
+        if isinstance(incoming, ChooseOption):
+            answers[question.id] = Answer(level=incoming.level, text=question.option(incoming.level).label,
+                                          via="option")
+            return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
+        text = incoming.text.strip() if isinstance(incoming, TypeText) else ""
+        kept = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "…（已截断）"
+        chosen = deps.reader.choice(question, text)
+        if chosen is not None:  # "1" or an option's exact label: the same as pressing its button
             answers[question.id] = Answer(level=chosen, text=question.option(chosen).label, via="option")
             return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
-        text = str(incoming.get("text", "")).strip()
-        kept = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "…（已截断）"
         # Off the event loop: the embedding voice costs ~15–25 ms of CPU a reading.
         reading = await asyncio.to_thread(deps.reader.read, question, text[:MAX_ANSWER_CHARS])
         if reading.kind == "question":

@@ -430,6 +430,10 @@ class AnswerReader:
             self._cache[key] = data
         return data
 
+    def choice(self, question: Question, text: str) -> int | None:
+        """The level of a bare option number as shown ("1", "第二个") or of an exact label; None otherwise."""
+        return self._choice(question, _norm(text))
+
     def _choice(self, question: Question, t: str) -> int | None:
         """A bare option number ("1", "第二个") or an exact label, as a level."""
         compact = _PUNCT_RE.sub("", t)

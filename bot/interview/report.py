@@ -27,10 +27,17 @@ def answer_label(question: Question, level: int | None, via: str) -> str:
 class CitationLike(Protocol):
     """What a knowledge-base citation offers (bot.knowledge.search.Citation)."""
 
-    section: str
-    title: str
-    quote: str
-    kb_version: str
+    @property
+    def section(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def quote(self) -> str: ...
+
+    @property
+    def kb_version(self) -> str: ...
 
 
 class Citer(Protocol):

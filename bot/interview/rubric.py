@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,26 @@ def load_rubric(path: Path) -> Rubric:
         return parse_rubric(data)
     except RubricError as e:
         raise RubricError(e.problems, path=str(path)) from e
+
+
+class RubricHolder:
+    """The rubric in force; `/rubric` replaces it, and every subscriber (the interview, the group room) is told."""
+
+    def __init__(self, rubric: Rubric) -> None:
+        self._rubric = rubric
+        self._listeners: list[Callable[[Rubric], None]] = []
+
+    @property
+    def current(self) -> Rubric:
+        """The rubric in force."""
+        return self._rubric
+
+    def subscribe(self, listener: Callable[[Rubric], None]) -> None:
+        """Calls `listener(new_rubric)` after every `replace`."""
+        self._listeners.append(listener)
+
+    def replace(self, rubric: Rubric) -> None:
+        """Puts a new (validated) rubric in force and tells the subscribers."""
+        self._rubric = rubric
+        for listener in self._listeners:
+            listener(rubric)

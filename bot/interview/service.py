@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,20 @@ from typing import Any
 from bot.errors import InterviewError
 from bot.interview.report import Report, answer_label
 from bot.interview.rubric import Question, Rubric
-from bot.interview.state import Answer
+from bot.interview.state import (
+    BACK,
+    CANCEL,
+    RESTART,
+    SKIP,
+    Answer,
+    ChooseOption,
+    InputKind,
+    Resume,
+    Revisit,
+    TypeText,
+    as_value,
+)
+from bot.ports import EventSink, InterviewCompleted, InterviewStarted
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +57,13 @@ class RecordedAnswer:
     via: str  # option / text / skip / unclear
     text: str  # what the user typed (or the option label)
     label: str  # the option's label; 待确认 when unclear twice; 未知（跳过） when skipped
+    total: int = 0  # questions in the interview
+    section_label: str = ""  # "4.2 用户洞察与画像"
+
+    @property
+    def progress(self) -> str:
+        """`第 5/18 题 ·「4.2 用户洞察与画像」` of the answered question."""
+        return f"第 {self.index + 1}/{self.total} 题 ·「{self.section_label}」"
 
     @property
     def pending(self) -> bool:
@@ -94,8 +114,22 @@ class Finished:
 
 Step = QuestionStep | Finished
 
-# (kind, thread id, data): "started" {} when a new interview begins, "completed" {"report": report.json}.
-EventHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+PRIVATE_PREFIX = "chat:"
+
+
+def private_thread(chat_id: int) -> str:
+    """The interview thread of a private chat (its chat id is the user's id)."""
+    return f"{PRIVATE_PREFIX}{chat_id}"
+
+
+def user_of_thread(thread_id: str) -> int | None:
+    """The user of a private chat's thread; None for any other thread (the terminal, a group member's copy)."""
+    if not thread_id.startswith(PRIVATE_PREFIX):
+        return None
+    try:
+        return int(thread_id[len(PRIVATE_PREFIX):])
+    except ValueError:
+        return None
 
 
 def _short_title(title: str) -> str:
@@ -108,17 +142,15 @@ class InterviewService:
 
     def __init__(self, *, graph: Any, rubric: Rubric,
                  section_title: Callable[[str], str | None] | None = None,
-                 on_event: EventHook | None = None) -> None:
+                 events: EventSink | None = None) -> None:
         self.graph = graph
         self.rubric = rubric
         self._section_title = section_title
-        self._on_event = on_event
+        self._events = events
+        # Serialises the actions of one thread within this process; the checkpoint is the only record of where a
+        # thread stands (nothing about a thread is cached here, so a restart or another instance sees the same).
         self._locks: dict[str, asyncio.Lock] = {}
-        # Where each thread stands after its last step in this process (waiting, question index), so a button
-        # press costs one graph run instead of a checkpoint read plus a run. The checkpoint stays the truth:
-        # a thread not in the cache (e.g. after a restart) is read from it.
-        self._position: dict[str, tuple[bool, int]] = {}
-        self._titles: dict[str, tuple[float, str]] = {}
+        self._titles: dict[str, tuple[float, str]] = {}  # section labels of the knowledge base (a derived cache)
 
     def _lock(self, thread_id: str) -> asyncio.Lock:
         lock = self._locks.get(thread_id)
@@ -156,13 +188,16 @@ class InterviewService:
         dim = next((d.title for d in self.rubric.dimensions if d.id == question.dimension), "")
         return f"{question.section} {dim}".strip()
 
-    async def _emit(self, kind: str, thread_id: str, data: dict[str, Any]) -> None:
-        if self._on_event is None:
+    async def _emit(self, thread_id: str, report: dict[str, Any] | None = None) -> None:
+        """A usage event of a private chat: the interview started, or completed with this report.json."""
+        user = user_of_thread(thread_id)
+        if self._events is None or user is None:
             return
+        event = InterviewStarted(user) if report is None else InterviewCompleted(user, report)
         try:
-            await self._on_event(kind, thread_id, data)
+            await self._events.emit(event)
         except Exception:  # noqa: BLE001 - usage statistics must never break an interview
-            logger.exception("event hook failed for %s", kind)
+            logger.exception("event sink failed for %s", event.kind)
 
     async def _snapshot(self, thread_id: str) -> Any:
         return await self.graph.aget_state(self._config(thread_id))
@@ -179,14 +214,13 @@ class InterviewService:
             return None
         level, via = answer.get("level"), str(answer.get("via", "option"))
         return RecordedAnswer(question=q, index=self.rubric.questions.index(q), level=level, via=via,
+                              total=len(self.rubric.questions), section_label=self.section_label(q),
                               text=str(answer.get("text", "")), label=answer_label(q, level, via))
 
     def _step(self, thread_id: str, values: dict[str, Any], *, notice: str | None = None,
               after_input: bool = False) -> Step:
         """The step the values describe; `after_input` adds what the user's input just recorded or asked."""
         finished = bool(values.get("done") and values.get("report"))
-        waiting = not finished and not values.get("cancelled")
-        self._position[thread_id] = (waiting, int(values.get("index", 0)))
         recorded = self._recorded(values) if after_input else None
         if finished:
             return Finished(thread_id, Report.from_json(values["report"]), notice or "", recorded)
@@ -215,14 +249,9 @@ class InterviewService:
         return None
 
     async def in_progress(self, thread_id: str) -> bool:
-        """Whether a question is waiting for an answer."""
-        known = self._position.get(thread_id)
-        if known is not None:
-            return known[0]
+        """Whether a question is waiting for an answer (one checkpoint read)."""
         snap = await self._snapshot(thread_id)
-        waiting = bool(snap.values) and bool(snap.next)
-        self._position[thread_id] = (waiting, int((snap.values or {}).get("index", 0)))
-        return waiting
+        return bool(snap.values) and bool(snap.next)
 
     async def start(self, thread_id: str, *, fresh: bool = False) -> Step:
         """Starts an interview, or returns the pending question of one already running (unless `fresh`)."""
@@ -239,7 +268,7 @@ class InterviewService:
             values = await self.graph.ainvoke(initial, self._config(thread_id), durability=DURABILITY)
             step = self._step(thread_id, values)
         if not resumed:
-            await self._emit("started", thread_id, {})
+            await self._emit(thread_id)
         return step
 
     @staticmethod
@@ -251,28 +280,25 @@ class InterviewService:
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
-    async def _resume(self, thread_id: str, value: dict[str, Any], *, expect_qid: str | None = None) -> Step:
+    async def _resume(self, thread_id: str, resume: Resume, *, expect_qid: str | None = None) -> Step:
+        """Resumes the thread's graph with the user's input (the checkpoint is read once, under the thread's lock)."""
         async with self._lock(thread_id):
-            known = self._position.get(thread_id)
-            if known is None:
-                snap = await self._snapshot(thread_id)
-                known = (bool(snap.values) and bool(snap.next), int((snap.values or {}).get("index", 0)))
-                self._position[thread_id] = known
-            waiting, index = known
-            if not waiting:
+            snap = await self._snapshot(thread_id)
+            if not (snap.values and snap.next):
                 raise NoInterview("no interview is running")
             if expect_qid is not None:
-                current = self._question_at(index)
+                current = self._question_at(int(snap.values.get("index", 0)))
                 if current.id != expect_qid:
                     raise StaleAction(f"button for {expect_qid}, current question is {current.id}")
             from langgraph.types import Command  # imported late: keeps langgraph off the bot's start-up path
 
-            values = await self.graph.ainvoke(Command(resume=value), self._config(thread_id), durability=DURABILITY)
+            values = await self.graph.ainvoke(Command(resume=as_value(resume)), self._config(thread_id),
+                                              durability=DURABILITY)
             step = self._step(thread_id, values, after_input=True)
-        if value.get("kind") == "restart":
-            await self._emit("started", thread_id, {})
+        if resume.kind is InputKind.RESTART:
+            await self._emit(thread_id)
         if isinstance(step, Finished):
-            await self._emit("completed", thread_id, {"report": step.report.to_json()})
+            await self._emit(thread_id, values["report"])
         return step
 
     async def answer_option(self, thread_id: str, question_id: str, level: int) -> Step:
@@ -283,26 +309,19 @@ class InterviewService:
             raise StaleAction(f"unknown question {question_id}") from e
         if not 0 <= level <= q.max_level:
             raise StaleAction(f"level {level} out of range for {question_id}")
-        return await self._resume(thread_id, {"kind": "option", "level": level}, expect_qid=question_id)
+        return await self._resume(thread_id, ChooseOption(level), expect_qid=question_id)
 
     async def answer_text(self, thread_id: str, text: str) -> Step:
-        """Answers the current question in free text (a bare number picks option N as shown)."""
-        stripped = text.strip()
-        if re.fullmatch(r"[1-4]", stripped) and await self.in_progress(thread_id):
-            q = self._question_at(self._position[thread_id][1])
-            number = int(stripped)
-            if number <= len(q.options):
-                # Options are shown ready-first and numbered from 1.
-                return await self.answer_option(thread_id, q.id, q.options[number - 1].level)
-        return await self._resume(thread_id, {"kind": "text", "text": text})
+        """Answers the current question in free text (a bare option number picks that option: the reader knows)."""
+        return await self._resume(thread_id, TypeText(text))
 
     async def skip(self, thread_id: str) -> Step:
         """Skips the current question (recorded as unknown)."""
-        return await self._resume(thread_id, {"kind": "skip"})
+        return await self._resume(thread_id, SKIP)
 
     async def back(self, thread_id: str) -> Step:
         """Goes back to the previous question."""
-        return await self._resume(thread_id, {"kind": "back"})
+        return await self._resume(thread_id, BACK)
 
     async def revisit(self, thread_id: str, question_id: str) -> Step:
         """Asks an answered question again (by id); the answers after it are kept and the interview continues from it.
@@ -328,7 +347,7 @@ class InterviewService:
             index = self.rubric.questions.index(q)
             reopened = not snap.next and bool(values.get("done"))
             if snap.next:
-                values = await self.graph.ainvoke(Command(resume={"kind": "revisit", "question_id": question_id}),
+                values = await self.graph.ainvoke(Command(resume=as_value(Revisit(question_id))),
                                                   self._config(thread_id), durability=DURABILITY)
             else:
                 run = self._fresh_run(index=index, answers=answers,
@@ -338,25 +357,22 @@ class InterviewService:
                 values = await self.graph.ainvoke(run, self._config(thread_id), durability=DURABILITY)
             step = self._step(thread_id, values, after_input=True)
         if reopened:
-            await self._emit("started", thread_id, {})
+            await self._emit(thread_id)
         return step
 
     async def restart(self, thread_id: str) -> Step:
         """Starts over from the first question."""
-        if await self.in_progress(thread_id):
-            return await self._resume(thread_id, {"kind": "restart"})
-        return await self.start(thread_id, fresh=True)
+        try:
+            return await self._resume(thread_id, RESTART)
+        except NoInterview:
+            return await self.start(thread_id, fresh=True)
 
     async def cancel(self, thread_id: str) -> bool:
         """Pauses the running interview (answers kept; `start` continues it). False if none was running."""
-        if not await self.in_progress(thread_id):
+        try:
+            await self._resume(thread_id, CANCEL)
+        except NoInterview:
             return False
-        from langgraph.types import Command
-
-        async with self._lock(thread_id):
-            await self.graph.ainvoke(Command(resume={"kind": "cancel"}), self._config(thread_id),
-                                    durability=DURABILITY)
-            self._position[thread_id] = (False, self._position.get(thread_id, (False, 0))[1])
         return True
 
     async def last_report(self, thread_id: str) -> Report | None:
@@ -375,9 +391,15 @@ class InterviewService:
         self.rubric = rubric
         self._titles.clear()
 
-    async def forget(self, thread_id: str) -> None:
+    async def forget_thread(self, thread_id: str) -> None:
         """Deletes every checkpoint of this thread."""
         async with self._lock(thread_id):
-            checkpointer = self.graph.checkpointer
-            await checkpointer.adelete_thread(thread_id)
-            self._position.pop(thread_id, None)
+            await self.graph.checkpointer.adelete_thread(thread_id)
+
+    async def forget(self, user_id: int) -> int:
+        """Deletes the user's private interview (answers, progress, reports), overwriting the freed pages."""
+        from bot.interview.checkpoint import secure_delete  # imported late: keeps langgraph off the start-up path
+
+        async with secure_delete(self.graph.checkpointer):
+            await self.forget_thread(private_thread(user_id))
+        return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any, Literal, TypedDict
 
 # How an answer was recorded: a button (or its number), free text read with confidence, /skip, or free text that
@@ -35,3 +37,77 @@ class InterviewState(TypedDict, total=False):
     report: dict[str, Any] | None  # Report.to_json() of the finished interview
     last_report: dict[str, Any] | None  # the previous report, kept across /restart for /report
     started_at: str  # ISO time the current run began
+
+
+class InputKind(StrEnum):
+    """What the user did; the `kind` of a resume value."""
+
+    OPTION = "option"
+    TEXT = "text"
+    SKIP = "skip"
+    BACK = "back"
+    REVISIT = "revisit"
+    RESTART = "restart"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class ChooseOption:
+    """A button (or its number) chose the option with this level."""
+
+    level: int
+    kind: InputKind = InputKind.OPTION
+
+
+@dataclass(frozen=True)
+class TypeText:
+    """Free text typed as the answer."""
+
+    text: str
+    kind: InputKind = InputKind.TEXT
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """✏️ 改一下: this answered question again, the answers after it kept."""
+
+    question_id: str
+    kind: InputKind = InputKind.REVISIT
+
+
+@dataclass(frozen=True)
+class Navigate:
+    """/skip (recorded as unknown), /back, /restart (answers cleared) or /cancel (paused, answers kept)."""
+
+    kind: InputKind
+
+
+SKIP, BACK, RESTART, CANCEL = (Navigate(k) for k in (InputKind.SKIP, InputKind.BACK, InputKind.RESTART,
+                                                    InputKind.CANCEL))
+
+
+# What resumes the graph at its interrupt. It crosses the checkpoint as JSON (`as_value`) and comes back typed
+# (`parse_resume`), so the nodes and the service never handle loose dicts.
+Resume = ChooseOption | TypeText | Revisit | Navigate
+_WITH_FIELDS: dict[str, type[ChooseOption | TypeText | Revisit]] = {
+    InputKind.OPTION.value: ChooseOption, InputKind.TEXT.value: TypeText, InputKind.REVISIT.value: Revisit}
+
+
+def as_value(resume: Resume) -> dict[str, Any]:
+    """The JSON value LangGraph stores for a resume."""
+    data = asdict(resume)
+    data["kind"] = resume.kind.value
+    return data
+
+
+def parse_resume(value: dict[str, Any] | None) -> Resume:
+    """The typed resume of a stored value (an unknown or missing kind reads as empty text)."""
+    value = dict(value or {})
+    kind = str(value.pop("kind", ""))
+    cls = _WITH_FIELDS.get(kind)
+    if cls is not None:
+        return cls(**{k: v for k, v in value.items() if k in cls.__dataclass_fields__ and k != "kind"})
+    try:
+        return Navigate(InputKind(kind))
+    except ValueError:
+        return TypeText("")

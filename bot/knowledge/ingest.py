@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 GUIDANCE_SUFFIXES = (".md", ".markdown", ".txt")
 LOCK_FILE = "ingest.lock"  # under DATA_DIR: one ingest at a time per data directory
+BUSY = "another ingest is in progress; try again when it has finished"
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class Ingestor:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
-                raise IngestBusyError("another ingest is in progress; try again when it has finished") from e
+                raise IngestBusyError(BUSY) from e
             try:
                 yield
             finally:
@@ -203,12 +204,7 @@ class Ingestor:
     def rollback(self, *, created_by: str = "cli") -> VersionInfo:
         """Makes the version before the active one active again."""
         with self._exclusive():
-            versions = self.store.versions()
-            active = next((v for v in versions if v.active), None)
-            older = [v for v in versions if active is None or v.seq < active.seq]
-            if not older:
-                raise GuidanceError("there is no earlier version to roll back to")
-            target = older[0]
+            _, target = self.store.rollback_target()
             self.store.activate(target.id)
             logger.info("rolled back to %s by %s", target.id, created_by)
             return replace_active(target)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -101,7 +100,6 @@ class VersionInfo:
 
 def make_client(*, data_dir: Path, chroma_url: str | None) -> Any:
     """A Chroma client: embedded under DATA_DIR/chroma, or HttpClient when CHROMA_URL is set; telemetry off."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -174,6 +172,17 @@ class VersionStore:
         """The active version's info."""
         active = self.active_id()
         return self.version(active) if active else None
+
+    def rollback_target(self) -> tuple[VersionInfo, VersionInfo]:
+        """(the active version, the version a rollback activates: the newest older one); GuidanceError when none."""
+        versions = self.versions()
+        active = next((v for v in versions if v.active), None)
+        if active is None:
+            raise GuidanceError("there is no active version (so no earlier version to roll back to)")
+        older = [v for v in versions if v.seq < active.seq]
+        if not older:
+            raise GuidanceError("there is no earlier version to roll back to")
+        return active, older[0]
 
     def load_chunks(self, version_id: str) -> list[Chunk]:
         """Every chunk of a version, in document order."""

@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def radar_png(labels: Sequence[str], scores: Sequence[float], *, title: str = ""
     n = len(labels)
     angles = [2 * math.pi * i / n for i in range(n)] + [0.0]
     fig = Figure(figsize=(6, 6), dpi=110)
-    ax = fig.add_subplot(projection="polar")
+    ax: Any = fig.add_subplot(projection="polar")  # a PolarAxes (the stubs type it as Axes)
     ax.set_theta_offset(math.pi / 2)
     ax.set_theta_direction(-1)
     ax.set_ylim(0, 100)

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -19,7 +20,13 @@ from bot.config import Settings
 from bot.telegram.middlewares import GroupPacer, RetryMiddleware
 from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
+if TYPE_CHECKING:
+    from bot.services import Services
+
 logger = logging.getLogger(__name__)
+
+# What the composition root hands the adapter: opens the services (and closes them on exit).
+OpenServices = Callable[[], AbstractAsyncContextManager["Services"]]
 
 COMMANDS = [
     ("start", "开始使用"), ("diagnose", "开始或继续准备度诊断"), ("back", "上一题"), ("skip", "跳过当前题"),
@@ -33,7 +40,7 @@ def build_dispatcher(*, group_edit_interval: float = 5.0, **services: Any) -> Di
     """The dispatcher with every router; services reach handlers by parameter name."""
     from bot.telegram.group_flow import GroupView
 
-    dp = Dispatcher(question_messages={}, group_view=GroupView(edit_interval=group_edit_interval), **services)
+    dp = Dispatcher(group_view=GroupView(edit_interval=group_edit_interval), **services)
     dp.include_routers(group.make_router(), common.make_router(), admin.make_router(), privacy.make_router(),
                        interview.make_router(), reports.make_router(), ask.make_router(), errors.make_router())
     return dp
@@ -84,35 +91,17 @@ async def _warm_up(knowledge: Any) -> None:
         logger.exception("warm-up failed")
 
 
-async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack: contextlib.AsyncExitStack) -> None:
-    """Builds the knowledge base and the interview (off the start-up path), registers commands, warms up."""
+async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack: contextlib.AsyncExitStack,
+                         open_services: OpenServices) -> None:
+    """Opens the services the root hands over (off the start-up path), registers commands, starts the scheduler
+    loop and warms up."""
     from aiogram.types import BotCommandScopeChat
 
-    from bot.admin.audit import AuditLog
-    from bot.admin.events import EventLog
-    from bot.admin.forget import ForgetService
-    from bot.admin.guidance import GuidanceService
-    from bot.db import open_db
-    from bot.group.service import GroupService
-    from bot.knowledge.ingest import LOCK_FILE
-    from bot.wiring import build_knowledge, build_rubric, ensure_knowledge, interview_event_hook, open_interview
-
-    await asyncio.to_thread(ensure_knowledge, settings)
-    knowledge = await asyncio.to_thread(build_knowledge, settings)
-    rubric = build_rubric(settings)
-    db = await stack.enter_async_context(open_db(settings.db_path))
-    events = EventLog(db)
-    service = await stack.enter_async_context(
-        open_interview(settings, knowledge=knowledge, rubric=rubric, on_event=interview_event_hook(events)))
-    groups = GroupService(db, rubric=rubric, citer=knowledge, events=events)
-    audit = AuditLog(db)
-    guidance = GuidanceService(knowledge.store, knowledge_dir=settings.knowledge_dir,
-                               uploads_dir=settings.uploads_dir, lock_path=settings.data_dir / LOCK_FILE,
-                               required_sections=lambda: service.rubric.cited_sections())
-    privacy = ForgetService(db, interview=service, groups=groups, audit=audit)
-    gate.provide(interview=service, knowledge=knowledge, settings=settings, db=db, events=events, groups=groups,
-                 audit=audit, guidance=guidance, privacy=privacy)
+    services = await stack.enter_async_context(open_services())
+    gate.provide(**services.handler_data())
     logger.info("services ready")
+    scheduler = asyncio.create_task(services.scheduler.run_forever())
+    stack.push_async_callback(_cancel, scheduler)
     await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
     for admin_id in sorted(settings.admin_ids):
         try:  # Telegram refuses a chat scope for a user who has not started the bot yet
@@ -121,17 +110,24 @@ async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack
                                       scope=BotCommandScopeChat(chat_id=admin_id))
         except Exception as e:  # noqa: BLE001 - the commands still work; only the menu lacks them
             logger.warning("could not set the admin command menu for %s: %s", admin_id, e)
-    await _warm_up(knowledge)
+    await _warm_up(services.knowledge)
 
 
-async def run_telegram(settings: Settings) -> int:
-    """Runs the bot until SIGINT/SIGTERM; closes the checkpointer and the session on the way out."""
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def run_telegram(settings: Settings, open_services: OpenServices) -> int:
+    """Runs the bot until SIGINT/SIGTERM on the services `open_services()` opens (the root's: this package builds
+    none); closes them and the session on the way out."""
     bot = build_bot(settings)
     gate = ServicesGate()
     dp = build_dispatcher(group_edit_interval=settings.group_edit_interval)
     dp.update.outer_middleware(gate)
     async with contextlib.AsyncExitStack() as stack:
-        opening = asyncio.create_task(_open_services(settings, bot, gate, stack))
+        opening = asyncio.create_task(_open_services(settings, bot, gate, stack, open_services))
         opening.add_done_callback(_report_failure)
         try:
             if settings.webhook_url:

@@ -2,7 +2,47 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
+
+
+class NavAct(StrEnum):
+    """Interview navigation buttons."""
+
+    BEGIN = "begin"
+    BACK = "back"
+    SKIP = "skip"
+    RESTART = "restart"
+
+
+class GroupAct(StrEnum):
+    """Group session controls."""
+
+    JOIN = "join"
+    BEGIN = "begin"
+    NEXT = "next"
+    SKIP = "skip"
+    END = "end"
+    CANCEL = "cancel"
+    RESUME = "resume"
+    RESTART = "restart"
+
+
+class AdminAct(StrEnum):
+    """Admin confirmations."""
+
+    INGEST = "up"
+    DROP_UPLOAD = "upx"
+    ROLLBACK = "rb"
+    KEEP_VERSION = "rbx"
+
+
+class ForgetAct(StrEnum):
+    """The /forget confirmation."""
+
+    YES = "yes"
+    NO = "no"
 
 
 class AnswerCb(CallbackData, prefix="a1"):
@@ -13,9 +53,9 @@ class AnswerCb(CallbackData, prefix="a1"):
 
 
 class NavCb(CallbackData, prefix="n1"):
-    """Interview navigation: begin, back, skip, restart, resume."""
+    """Interview navigation: begin, back, skip, restart (an unknown action does not unpack: the button is stale)."""
 
-    act: str
+    act: NavAct
 
 
 class FixCb(CallbackData, prefix="f1"):
@@ -36,18 +76,18 @@ class GroupCtlCb(CallbackData, prefix="gc1"):
     """Group session control: join, begin, next, skip, end, cancel, resume, restart (i = question index)."""
 
     s: int
-    act: str
+    act: GroupAct
     i: int = -1
 
 
 class AdminCb(CallbackData, prefix="ad1"):
     """Admin confirmations: ingest or cancel an upload (arg: its token), roll back or not (arg: the target id)."""
 
-    act: str  # "up" / "upx" / "rb" / "rbx"
+    act: AdminAct
     arg: str
 
 
 class ForgetCb(CallbackData, prefix="fg1"):
     """The /forget confirmation: delete or keep."""
 
-    act: str  # "yes" / "no"
+    act: ForgetAct

@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
 from bot.interview.report import Report
-from bot.interview.service import QuestionStep, Step
+from bot.interview.service import QuestionStep, Step, private_thread
 from bot.report.chart import radar_png
 from bot.report.markdown import report_json, report_markdown
 from bot.telegram.keyboards import after_report_keyboard, question_keyboard
@@ -35,8 +35,8 @@ MAX_QUERY = 500  # characters of a question sent to the search
 
 
 def thread_of(chat_id: int) -> str:
-    """The interview thread of a private chat."""
-    return f"chat:{chat_id}"
+    """The interview thread of a private chat (named by the interview room)."""
+    return private_thread(chat_id)
 
 
 async def edit_html(bot: Bot, chat_id: int, message_id: int, text: str,

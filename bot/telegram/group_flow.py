@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable, Hashable
 from aiogram import Bot
 from aiogram.types import BufferedInputFile
 
-from bot.group.service import Advance, GroupService, QuestionState, Session, StaleGroupAction
+from bot.group.service import (
+    Advance,
+    GroupService,
+    QuestionState,
+    QuestionStatus,
+    Session,
+    SessionStatus,
+    StaleGroupAction,
+)
 from bot.interview.report import Report
 from bot.interview.rubric import Question, Rubric
 from bot.report.chart import radar_png
@@ -105,7 +113,7 @@ class GroupView:
 
         async def update() -> None:
             session = await groups.get(session_id)
-            if session is None or session.status != "active" or not session.in_lobby or not session.intro_message_id:
+            if session is None or session.status != SessionStatus.ACTIVE or not session.in_lobby or not session.intro_message_id:
                 return
             await edit_html(bot, session.chat_id, session.intro_message_id,
                             lobby_html(session, await groups.members(session_id)), group_lobby_keyboard(session_id))
@@ -149,7 +157,7 @@ class GroupView:
             except StaleGroupAction:
                 return
             session = await groups.get(session_id)
-            if session is None or state.status != "open" or state.message_id is None or session.index != index:
+            if session is None or state.status != QuestionStatus.OPEN or state.message_id is None or session.index != index:
                 return
             await edit_html(bot, session.chat_id, state.message_id, open_question_html(state, label_of(state.question)),
                             group_question_keyboard(session_id, index, state.question))

@@ -5,7 +5,19 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.interview.rubric import Question
-from bot.telegram.callbacks import AdminCb, AnswerCb, FixCb, ForgetCb, GroupCtlCb, GroupVoteCb, NavCb
+from bot.telegram.callbacks import (
+    AdminAct,
+    AdminCb,
+    AnswerCb,
+    FixCb,
+    ForgetAct,
+    ForgetCb,
+    GroupAct,
+    GroupCtlCb,
+    GroupVoteCb,
+    NavAct,
+    NavCb,
+)
 
 FIX_BUTTON = "✏️ 改一下"
 
@@ -14,9 +26,9 @@ def question_keyboard(question: Question, *, first: bool) -> InlineKeyboardMarku
     """One button per option (ready first), then 上一题 / 跳过."""
     rows = [[InlineKeyboardButton(text=o.label, callback_data=AnswerCb(q=question.id, lv=o.level).pack())]
             for o in question.options]
-    nav = [InlineKeyboardButton(text="跳过", callback_data=NavCb(act="skip").pack())]
+    nav = [InlineKeyboardButton(text="跳过", callback_data=NavCb(act=NavAct.SKIP).pack())]
     if not first:
-        nav.insert(0, InlineKeyboardButton(text="⬅️ 上一题", callback_data=NavCb(act="back").pack()))
+        nav.insert(0, InlineKeyboardButton(text="⬅️ 上一题", callback_data=NavCb(act=NavAct.BACK).pack()))
     rows.append(nav)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -31,26 +43,26 @@ def fix_keyboard(question_id: str) -> InlineKeyboardMarkup:
 def start_keyboard() -> InlineKeyboardMarkup:
     """The /start button."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="开始诊断", callback_data=NavCb(act="begin").pack())
+        InlineKeyboardButton(text="开始诊断", callback_data=NavCb(act=NavAct.BEGIN).pack())
     ]])
 
 
 def after_report_keyboard() -> InlineKeyboardMarkup:
     """Buttons under the report."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="重新诊断", callback_data=NavCb(act="restart").pack())
+        InlineKeyboardButton(text="重新诊断", callback_data=NavCb(act=NavAct.RESTART).pack())
     ]])
 
 
-def _ctl(text: str, session_id: int, act: str, index: int = -1) -> InlineKeyboardButton:
+def _ctl(text: str, session_id: int, act: GroupAct, index: int = -1) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=GroupCtlCb(s=session_id, act=act, i=index).pack())
 
 
 def group_lobby_keyboard(session_id: int) -> InlineKeyboardMarkup:
     """Under the lobby message: join, and the controller's begin / cancel."""
     return InlineKeyboardMarkup(inline_keyboard=[
-        [_ctl("🙋 加入", session_id, "join")],
-        [_ctl("▶️ 开始答题", session_id, "begin"), _ctl("✖️ 取消", session_id, "cancel")],
+        [_ctl("🙋 加入", session_id, GroupAct.JOIN)],
+        [_ctl("▶️ 开始答题", session_id, GroupAct.BEGIN), _ctl("✖️ 取消", session_id, GroupAct.CANCEL)],
     ])
 
 
@@ -58,37 +70,37 @@ def group_question_keyboard(session_id: int, index: int, question: Question) -> 
     """One vote button per option (ready first), then the controller's 下一题 / 跳过 / 结束."""
     rows = [[InlineKeyboardButton(text=o.label, callback_data=GroupVoteCb(s=session_id, i=index, lv=o.level).pack())]
             for o in question.options]
-    rows.append([_ctl("⏭ 下一题", session_id, "next", index), _ctl("跳过", session_id, "skip", index),
-                 _ctl("🏁 结束", session_id, "end", index)])
+    rows.append([_ctl("⏭ 下一题", session_id, GroupAct.NEXT, index), _ctl("跳过", session_id, GroupAct.SKIP, index),
+                 _ctl("🏁 结束", session_id, GroupAct.END, index)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def group_existing_keyboard(session_id: int) -> InlineKeyboardMarkup:
     """When /diagnose finds a session running: show the current question again, or start over."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        _ctl("▶️ 继续当前诊断", session_id, "resume"), _ctl("🔄 重新开始", session_id, "restart"),
+        _ctl("▶️ 继续当前诊断", session_id, GroupAct.RESUME), _ctl("🔄 重新开始", session_id, GroupAct.RESTART),
     ]])
 
 
 def upload_keyboard(token: str) -> InlineKeyboardMarkup:
     """Confirm or cancel ingesting a validated upload."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="导入为新版本", callback_data=AdminCb(act="up", arg=token).pack()),
-        InlineKeyboardButton(text="取消", callback_data=AdminCb(act="upx", arg=token).pack()),
+        InlineKeyboardButton(text="导入为新版本", callback_data=AdminCb(act=AdminAct.INGEST, arg=token).pack()),
+        InlineKeyboardButton(text="取消", callback_data=AdminCb(act=AdminAct.DROP_UPLOAD, arg=token).pack()),
     ]])
 
 
 def rollback_keyboard(target: str) -> InlineKeyboardMarkup:
     """Confirm or cancel a rollback to `target`."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=f"确认回滚到 {target}", callback_data=AdminCb(act="rb", arg=target).pack()),
-        InlineKeyboardButton(text="取消", callback_data=AdminCb(act="rbx", arg=target).pack()),
+        InlineKeyboardButton(text=f"确认回滚到 {target}", callback_data=AdminCb(act=AdminAct.ROLLBACK, arg=target).pack()),
+        InlineKeyboardButton(text="取消", callback_data=AdminCb(act=AdminAct.KEEP_VERSION, arg=target).pack()),
     ]])
 
 
 def forget_keyboard() -> InlineKeyboardMarkup:
     """Confirm or cancel /forget."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="确认删除我的数据", callback_data=ForgetCb(act="yes").pack()),
-        InlineKeyboardButton(text="取消", callback_data=ForgetCb(act="no").pack()),
+        InlineKeyboardButton(text="确认删除我的数据", callback_data=ForgetCb(act=ForgetAct.YES).pack()),
+        InlineKeyboardButton(text="取消", callback_data=ForgetCb(act=ForgetAct.NO).pack()),
     ]])

@@ -14,14 +14,13 @@ from aiogram import html
 
 from bot.interview.report import Report
 from bot.interview.service import QuestionStep, RecordedAnswer
-from bot.report import section_label
+from bot.report import CHAT_GAPS, section_label
 
 if TYPE_CHECKING:
     from bot.knowledge.search import Passage
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
-CHAT_GAPS = 5
 _TAG_RE = re.compile(r"<[^>]+>")
 
 
@@ -104,9 +103,9 @@ def recorded_line(recorded: RecordedAnswer) -> str:
     return f"❔ {line}（报告中列为待确认的缺口）" if recorded.pending else f"✅ {line}"
 
 
-def answered_html(step: QuestionStep, answer_text: str, recorded: RecordedAnswer) -> str:
+def answered_html(recorded: RecordedAnswer, answer_text: str) -> str:
     """What a question message becomes once answered by free text: the answer as typed and what was recorded."""
-    return (f"<b>{esc(step.progress)}</b>\n\n{esc(step.question.text)}\n\n"
+    return (f"<b>{esc(recorded.progress)}</b>\n\n{esc(recorded.question.text)}\n\n"
             f"你的回答：{esc(clip(answer_text, 300))}\n{recorded_line(recorded)}")
 
 

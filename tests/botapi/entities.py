@@ -141,23 +141,36 @@ def _decode_html_entity(src: str, i: int, *, strict: bool) -> tuple[str | None, 
     return None, i
 
 
+
+class _Out:
+    """The plain text a parser is building and its length in UTF-16 code units (entity offsets count those)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.u16 = 0
+
+    def emit(self, chunk: str) -> None:
+        """Appends text."""
+        self.parts.append(chunk)
+        self.u16 += utf16_len(chunk)
+
+    def text(self) -> str:
+        """Everything emitted."""
+        return "".join(self.parts)
+
+
 def parse_html(src: str, *, strict_entities: bool = True) -> ParsedText:
     """Parse Telegram HTML into visible text and entities.
 
     ``strict_entities``: an unknown *named* entity such as ``&nbsp;`` is an error.  (The real
     server keeps it literally; the strict default catches text that was escaped for a browser.)
     """
-    out: list[str] = []
-    u16 = 0
+    o = _Out()
     stack: list[_OpenTag] = []
     entities: list[dict[str, Any]] = []
     n = len(src)
     i = 0
-
-    def emit(chunk: str) -> None:
-        nonlocal u16
-        out.append(chunk)
-        u16 += utf16_len(chunk)
+    emit = o.emit
 
     while i < n:
         c = src[i]
@@ -180,7 +193,7 @@ def parse_html(src: str, *, strict_entities: bool = True) -> ParsedText:
 
         begin = i
         if i + 1 < n and src[i + 1] == "/":
-            i = _close_tag(src, begin, stack, entities, u16)
+            i = _close_tag(src, begin, stack, entities, o.u16)
             continue
 
         # start tag
@@ -199,11 +212,11 @@ def parse_html(src: str, *, strict_entities: bool = True) -> ParsedText:
             raise EntityParseError(
                 f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {_byte_offset(src, begin)}'
             )
-        stack.append(_OpenTag(tag, u16, _byte_offset(src, begin), attrs))
+        stack.append(_OpenTag(tag, o.u16, _byte_offset(src, begin), attrs))
 
     if stack:
         raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
-    return ParsedText("".join(out), _sort_entities(entities))
+    return ParsedText(o.text(), _sort_entities(entities))
 
 
 def _parse_attributes(src: str, i: int, tag: str, begin: int) -> tuple[dict[str, str], int]:
@@ -368,23 +381,22 @@ class _MdOpen:
     language: str | None = None
 
 
+# The marker that closes each MarkdownV2 entity kind (checked against the innermost open entity).
+_MD2_CLOSERS = {"bold": "*", "underline": "__", "italic": "_", "strikethrough": "~", "spoiler": "||"}
+
+
 def parse_markdown_v2(src: str) -> ParsedText:
     """Parse MarkdownV2 (bold, italic, underline, strike, spoiler, code, pre, links, quotes)."""
-    out: list[str] = []
-    u16 = 0
+    o = _Out()
     stack: list[_MdOpen] = []
     entities: list[dict[str, Any]] = []
     quote_start: int | None = None
     n = len(src)
     i = 0
-
-    def emit(chunk: str) -> None:
-        nonlocal u16
-        out.append(chunk)
-        u16 += utf16_len(chunk)
+    emit = o.emit
 
     def close(item: _MdOpen, **extra: Any) -> None:
-        length = u16 - item.start
+        length = o.u16 - item.start
         if length > 0:
             entity: dict[str, Any] = {"type": item.kind, "offset": item.start, "length": length}
             if item.language:
@@ -397,8 +409,8 @@ def parse_markdown_v2(src: str) -> ParsedText:
 
     def end_quote() -> None:
         nonlocal quote_start
-        if quote_start is not None and u16 > quote_start:
-            entities.append({"type": "blockquote", "offset": quote_start, "length": u16 - quote_start})
+        if quote_start is not None and o.u16 > quote_start:
+            entities.append({"type": "blockquote", "offset": quote_start, "length": o.u16 - quote_start})
         quote_start = None
 
     while i < n:
@@ -440,30 +452,11 @@ def parse_markdown_v2(src: str) -> ParsedText:
         nxt = src[i + 1] if i + 1 < n else ""
         # closing markers
         if top is not None:
-            if top.kind == "bold" and c == "*":
+            closer = _MD2_CLOSERS.get(top.kind)
+            if closer is not None and src.startswith(closer, i):
                 stack.pop()
                 close(top)
-                i += 1
-                continue
-            if top.kind == "underline" and c == "_" and nxt == "_":
-                stack.pop()
-                close(top)
-                i += 2
-                continue
-            if top.kind == "italic" and c == "_":
-                stack.pop()
-                close(top)
-                i += 1
-                continue
-            if top.kind == "strikethrough" and c == "~":
-                stack.pop()
-                close(top)
-                i += 1
-                continue
-            if top.kind == "spoiler" and c == "|" and nxt == "|":
-                stack.pop()
-                close(top)
-                i += 2
+                i += len(closer)
                 continue
             if top.kind == "text_link" and c == "]":
                 stack.pop()
@@ -480,23 +473,23 @@ def parse_markdown_v2(src: str) -> ParsedText:
         # opening markers
         here = _byte_offset(src, i)
         if c == "*":
-            stack.append(_MdOpen("bold", u16, here))
+            stack.append(_MdOpen("bold", o.u16, here))
             i += 1
         elif c == "_":
             if nxt == "_":
-                stack.append(_MdOpen("underline", u16, here))
+                stack.append(_MdOpen("underline", o.u16, here))
                 i += 2
             else:
-                stack.append(_MdOpen("italic", u16, here))
+                stack.append(_MdOpen("italic", o.u16, here))
                 i += 1
         elif c == "~":
-            stack.append(_MdOpen("strikethrough", u16, here))
+            stack.append(_MdOpen("strikethrough", o.u16, here))
             i += 1
         elif c == "|" and nxt == "|":
-            stack.append(_MdOpen("spoiler", u16, here))
+            stack.append(_MdOpen("spoiler", o.u16, here))
             i += 2
         elif c == "[":
-            stack.append(_MdOpen("text_link", u16, here))
+            stack.append(_MdOpen("text_link", o.u16, here))
             i += 1
         elif c == "`":
             if src.startswith("```", i):
@@ -510,14 +503,14 @@ def parse_markdown_v2(src: str) -> ParsedText:
                     j = k + 1
                 elif k < n and src[k] == "\n":
                     j = k + 1
-                stack.append(_MdOpen("pre", u16, here, language))
+                stack.append(_MdOpen("pre", o.u16, here, language))
                 i = j
             else:
-                stack.append(_MdOpen("code", u16, here))
+                stack.append(_MdOpen("code", o.u16, here))
                 i += 1
         elif c == ">" and (i == 0 or src[i - 1] == "\n"):
             if quote_start is None:
-                quote_start = u16
+                quote_start = o.u16
             i += 1
         else:
             raise reserved(c)
@@ -526,7 +519,7 @@ def parse_markdown_v2(src: str) -> ParsedText:
         item = stack[-1]
         raise EntityParseError(f"Can't find end of {_MDV2_NAMES[item.kind]} entity at byte offset {item.byte_offset}")
     end_quote()
-    return ParsedText("".join(out), _sort_entities(entities))
+    return ParsedText(o.text(), _sort_entities(entities))
 
 
 def _mdv2_url(src: str, i: int) -> tuple[str, int]:
@@ -550,16 +543,11 @@ def _mdv2_url(src: str, i: int) -> tuple[str, int]:
 
 def parse_markdown(src: str) -> ParsedText:
     """Parse legacy ``Markdown`` (no nesting; ``\\`` escapes the four markers)."""
-    out: list[str] = []
-    u16 = 0
+    o = _Out()
     entities: list[dict[str, Any]] = []
     n = len(src)
     i = 0
-
-    def emit(chunk: str) -> None:
-        nonlocal u16
-        out.append(chunk)
-        u16 += utf16_len(chunk)
+    emit = o.emit
 
     def missing_end(at: int) -> EntityParseError:
         return EntityParseError(f"Can't find end of the entity starting at byte offset {_byte_offset(src, at)}")
@@ -575,15 +563,15 @@ def parse_markdown(src: str) -> ParsedText:
             i += 1
             continue
         begin = i
-        start = u16
+        start = o.u16
         if c in "_*":
             end = src.find(c, i + 1)
             if end < 0:
                 raise missing_end(begin)
             emit(src[i + 1 : end])
             kind = "italic" if c == "_" else "bold"
-            if u16 > start:
-                entities.append({"type": kind, "offset": start, "length": u16 - start})
+            if o.u16 > start:
+                entities.append({"type": kind, "offset": start, "length": o.u16 - start})
             i = end + 1
         elif c == "`":
             if src.startswith("```", i):
@@ -596,8 +584,8 @@ def parse_markdown(src: str) -> ParsedText:
                 if sep and first and " " not in first:
                     language, body = first, rest
                 emit(body)
-                if u16 > start:
-                    entity: dict[str, Any] = {"type": "pre", "offset": start, "length": u16 - start}
+                if o.u16 > start:
+                    entity: dict[str, Any] = {"type": "pre", "offset": start, "length": o.u16 - start}
                     if language:
                         entity["language"] = language
                     entities.append(entity)
@@ -607,8 +595,8 @@ def parse_markdown(src: str) -> ParsedText:
                 if end < 0:
                     raise missing_end(begin)
                 emit(src[i + 1 : end])
-                if u16 > start:
-                    entities.append({"type": "code", "offset": start, "length": u16 - start})
+                if o.u16 > start:
+                    entities.append({"type": "code", "offset": start, "length": o.u16 - start})
                 i = end + 1
         else:  # "["
             end = src.find("]", i + 1)
@@ -621,13 +609,13 @@ def parse_markdown(src: str) -> ParsedText:
                     raise missing_end(begin)
                 url = src[end + 2 : close_paren]
                 emit(text)
-                if url and u16 > start:
-                    entities.append({"type": "text_link", "offset": start, "length": u16 - start, "url": url})
+                if url and o.u16 > start:
+                    entities.append({"type": "text_link", "offset": start, "length": o.u16 - start, "url": url})
                 i = close_paren + 1
             else:
                 emit("[" + text + "]")
                 i = end + 1
-    return ParsedText("".join(out), _sort_entities(entities))
+    return ParsedText(o.text(), _sort_entities(entities))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1800,20 +1800,18 @@ class BotAPIServer:
     async def _m_send_message(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
         raw, parsed = self._parse_message_text(params, edit=False)
+        return self._deliver("sendMessage", chat, params, kind="text", raw_text=raw, parsed=parsed)
+
+    def _deliver(self, method: str, chat: _Chat, params: Params, *, kind: str, raw_text: str, parsed: ParsedText,
+                 store: Callable[[], StoredFile] | None = None) -> dict[str, Any]:
+        """The common tail of every send: keyboard, reply and topic checked, a flood slot taken, the message kept."""
         markup = self._validate_markup(params)
         reply = self._resolve_reply(params, chat)
         thread_id = self._resolve_thread(params, chat, reply)
-        self._flood_check("sendMessage", chat)
-        return self._commit_bot_message(
-            chat,
-            kind="text",
-            raw_text=raw,
-            parsed=parsed,
-            params=params,
-            markup=markup,
-            reply=reply,
-            thread_id=thread_id,
-        )
+        self._flood_check(method, chat)
+        return self._commit_bot_message(chat, kind=kind, raw_text=raw_text, parsed=parsed, params=params,
+                                        markup=markup, reply=reply, thread_id=thread_id,
+                                        stored=store() if store is not None else None)
 
     async def _m_edit_message_text(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
@@ -1821,13 +1819,17 @@ class BotAPIServer:
         if sent.kind != "text":
             raise ApiError(400, ERR_NO_TEXT_TO_EDIT)
         raw, parsed = self._parse_message_text(params, edit=True)
+        return self._edit_to("editMessageText", chat, sent, params, raw_text=raw, parsed=parsed)
+
+    def _edit_to(self, method: str, chat: _Chat, sent: Any, params: Params, *, raw_text: str,
+                 parsed: ParsedText) -> dict[str, Any]:
+        """The common tail of a text or caption edit: "not modified" refused, a flood slot taken, the edit kept."""
         markup = self._validate_markup(params, inline_only=True)
         if parsed.text == sent.text and parsed.entities == sent.entities and markup == _inline(sent.reply_markup):
             raise ApiError(400, ERR_NOT_MODIFIED)
-        self._flood_check("editMessageText", chat)
-        return self._apply_edit(
-            sent, parsed=parsed, raw_text=raw, markup=markup, parse_mode=params.get_str("parse_mode")
-        )
+        self._flood_check(method, chat)
+        return self._apply_edit(sent, parsed=parsed, raw_text=raw_text, markup=markup,
+                                parse_mode=params.get_str("parse_mode"))
 
     async def _m_edit_message_caption(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
@@ -1835,13 +1837,7 @@ class BotAPIServer:
         if sent.kind == "text":
             raise ApiError(400, ERR_NO_CAPTION_TO_EDIT)
         raw, parsed = self._parse_caption(params)
-        markup = self._validate_markup(params, inline_only=True)
-        if parsed.text == sent.text and parsed.entities == sent.entities and markup == _inline(sent.reply_markup):
-            raise ApiError(400, ERR_NOT_MODIFIED)
-        self._flood_check("editMessageCaption", chat)
-        return self._apply_edit(
-            sent, parsed=parsed, raw_text=raw, markup=markup, parse_mode=params.get_str("parse_mode")
-        )
+        return self._edit_to("editMessageCaption", chat, sent, params, raw_text=raw, parsed=parsed)
 
     async def _m_edit_message_reply_markup(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
@@ -1921,27 +1917,14 @@ class BotAPIServer:
             if len(source.data) > self.max_document_size:
                 raise ApiError(400, ERR_FILE_TOO_BIG)
         raw, parsed = self._parse_caption(params)
-        markup = self._validate_markup(params)
-        reply = self._resolve_reply(params, chat)
-        thread_id = self._resolve_thread(params, chat, reply)
-        self._flood_check("sendDocument", chat)
-        if isinstance(source, UploadedPart):
-            stored = self._store_file(
-                source.data, filename=source.filename, mime_type=source.content_type, kind="document", by_bot=True
-            )
-        else:
-            stored = source
-        return self._commit_bot_message(
-            chat,
-            kind="document",
-            raw_text=raw,
-            parsed=parsed,
-            params=params,
-            markup=markup,
-            reply=reply,
-            thread_id=thread_id,
-            stored=stored,
-        )
+
+        def store() -> StoredFile:
+            if isinstance(source, UploadedPart):
+                return self._store_file(source.data, filename=source.filename, mime_type=source.content_type,
+                                        kind="document", by_bot=True)
+            return source
+
+        return self._deliver("sendDocument", chat, params, kind="document", raw_text=raw, parsed=parsed, store=store)
 
     async def _m_send_photo(self, params: Params) -> dict[str, Any]:
         chat = self._resolve_chat(params)
@@ -1959,29 +1942,17 @@ class BotAPIServer:
             if width + height > 10000 or max(width, height) > 20 * max(min(width, height), 1):
                 raise ApiError(400, ERR_PHOTO_DIMENSIONS)
         raw, parsed = self._parse_caption(params)
-        markup = self._validate_markup(params)
-        reply = self._resolve_reply(params, chat)
-        thread_id = self._resolve_thread(params, chat, reply)
-        self._flood_check("sendPhoto", chat)
-        if isinstance(source, UploadedPart):
+
+        def store() -> StoredFile:
+            if not isinstance(source, UploadedPart):
+                return source
             assert size is not None
-            stored = self._store_file(
-                source.data, filename=source.filename, mime_type=source.content_type, kind="photo", by_bot=True
-            )
+            stored = self._store_file(source.data, filename=source.filename, mime_type=source.content_type,
+                                      kind="photo", by_bot=True)
             stored.width, stored.height = size
-        else:
-            stored = source
-        return self._commit_bot_message(
-            chat,
-            kind="photo",
-            raw_text=raw,
-            parsed=parsed,
-            params=params,
-            markup=markup,
-            reply=reply,
-            thread_id=thread_id,
-            stored=stored,
-        )
+            return stored
+
+        return self._deliver("sendPhoto", chat, params, kind="photo", raw_text=raw, parsed=parsed, store=store)
 
     async def _m_get_file(self, params: Params) -> dict[str, Any]:
         file_id = params.get_str("file_id") or ""

@@ -18,14 +18,16 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
 from bot.admin.audit import AuditLog
+from bot.admin.events import EventLog
 from bot.admin.guidance import GuidanceService, upload_name
 from bot.admin.rubric import reload_rubric
 from bot.admin.stats import usage_stats
 from bot.config import Settings
 from bot.errors import GuidanceError, IngestBusyError, RubricError
+from bot.interview.rubric import RubricHolder
 from bot.knowledge.documents import MAX_DOCUMENT_BYTES
 from bot.telegram import render_admin as r
-from bot.telegram.callbacks import AdminCb
+from bot.telegram.callbacks import AdminAct, AdminCb
 from bot.telegram.flow import safe_edit
 from bot.telegram.keyboards import rollback_keyboard, upload_keyboard
 from bot.telegram.render import esc, split_message
@@ -128,9 +130,9 @@ async def kb_command(message: Message, guidance: GuidanceService, audit: AuditLo
                        result=f"active {status.active.id}" if status.active else "no version")
 
 
-async def stats_command(message: Message, db: Any, audit: AuditLog) -> None:
+async def stats_command(message: Message, events: EventLog, audit: AuditLog) -> None:
     """Usage over the last 7 and 30 days."""
-    periods = await usage_stats(db)
+    periods = await usage_stats(events.conn)
     await _reply(message, r.stats_html(periods))
     uid, name = who(message.from_user)
     await audit.record(user_id=uid, user_name=name, action="stats", result="shown")
@@ -208,19 +210,29 @@ async def ingest_command(message: Message) -> None:
                          "不写附言则先校验并预览变化，再点按钮确认。")
 
 
+async def _confirmed(query: CallbackQuery, cancelled: bool, cancelled_text: str) -> Message | None:
+    """The confirmation's message when the admin confirmed; None when the button is stale or was 取消 (answered)."""
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer("这个按钮已失效。", show_alert=True)
+        return None
+    if cancelled:
+        await query.answer("已取消")
+        await safe_edit(message, cancelled_text, None)
+        return None
+    return message
+
+
 async def upload_button(query: CallbackQuery, callback_data: AdminCb, guidance: GuidanceService,
                         audit: AuditLog) -> None:
     """导入为新版本 / 取消 under a validated upload."""
-    message = query.message
     uid, name = who(query.from_user)
-    if not isinstance(message, Message):
-        await query.answer("这个按钮已失效。", show_alert=True)
-        return
     filename = guidance.pending_name(callback_data.arg, owner=uid) or "?"
-    if callback_data.act == "upx":
+    dropped = callback_data.act is AdminAct.DROP_UPLOAD
+    if dropped and isinstance(query.message, Message):
         guidance.discard(callback_data.arg, owner=uid)
-        await query.answer("已取消")
-        await safe_edit(message, f"已取消导入 {esc(filename)}。", None)
+    message = await _confirmed(query, dropped, f"已取消导入 {esc(filename)}。")
+    if message is None:
         return
     await query.answer("开始导入…")
     await safe_edit(message, f"⏳ 正在导入 {esc(filename)}…", None)
@@ -294,14 +306,9 @@ async def rollback_command(message: Message, guidance: GuidanceService, audit: A
 async def rollback_button(query: CallbackQuery, callback_data: AdminCb, guidance: GuidanceService,
                           audit: AuditLog) -> None:
     """确认回滚 / 取消."""
-    message = query.message
     uid, name = who(query.from_user)
-    if not isinstance(message, Message):
-        await query.answer("这个按钮已失效。", show_alert=True)
-        return
-    if callback_data.act == "rbx":
-        await query.answer("已取消")
-        await safe_edit(message, "已取消回滚，当前版本不变。", None)
+    message = await _confirmed(query, callback_data.act is AdminAct.KEEP_VERSION, "已取消回滚，当前版本不变。")
+    if message is None:
         return
     await query.answer("正在回滚…")
     try:
@@ -320,14 +327,12 @@ async def rollback_button(query: CallbackQuery, callback_data: AdminCb, guidance
                        result=f"{done.before} -> {done.after.id}")
 
 
-async def rubric_command(message: Message, interview: Any, knowledge: Any, settings: Settings, audit: AuditLog,
-                         groups: Any = None) -> None:
-    """Validates knowledge/rubric.yaml and swaps it in."""
-    from bot.wiring import rubric_path
-
+async def rubric_command(message: Message, rubrics: RubricHolder, knowledge: Any, settings: Settings,
+                         audit: AuditLog) -> None:
+    """Validates knowledge/rubric.yaml and puts it in force."""
     uid, name = who(message.from_user)
     try:
-        change = await reload_rubric(rubric_path(settings), interview=interview, knowledge=knowledge, groups=groups)
+        change = await reload_rubric(settings.rubric_path, rubrics=rubrics, knowledge=knowledge)
     except RubricError as e:
         await _reply(message, r.rubric_refused_html(e.problems))
         await audit.record(user_id=uid, user_name=name, action="rubric",

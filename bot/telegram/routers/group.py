@@ -13,8 +13,8 @@ from aiogram import Bot, F, Router
 from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, User
 
-from bot.group.report import Member
-from bot.group.service import LOBBY, GroupService, SessionExists, StaleGroupAction
+from bot.group.report import DISAGREEMENT_LEVELS, Member
+from bot.group.service import LOBBY, GroupService, SessionExists, SessionStatus, StaleGroupAction
 from bot.interview.service import InterviewService
 from bot.telegram.callbacks import GroupCtlCb, GroupVoteCb
 from bot.telegram.group_flow import GroupView
@@ -86,7 +86,7 @@ async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: 
     message = query.message
     session = await groups.get(callback_data.s)
     if not isinstance(message, Message) or session is None or session.chat_id != message.chat.id \
-            or session.status != "active":
+            or session.status != SessionStatus.ACTIVE:
         await query.answer(STALE)
         return
     user = member_of(query.from_user)
@@ -101,7 +101,7 @@ async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: 
         await query.answer()
         async with group_view.lock(session.id):
             fresh = await groups.get(session.id)
-            if fresh is not None and fresh.status == "active":
+            if fresh is not None and fresh.status == SessionStatus.ACTIVE:
                 await group_view.repost_current(bot, groups, fresh, interview.section_label)
         return
     if act not in {"begin", "next", "skip", "end", "cancel", "restart"}:
@@ -223,7 +223,7 @@ async def personal_copy(message: Message, command: CommandObject, bot: Bot, grou
             continue
         q = groups.rubric.question(a.question_id)
         own = q.option(mine[a.question_id]).label
-        flag = " ⚠️" if a.level is not None and abs(mine[a.question_id] - a.level) >= 2 else ""
+        flag = " ⚠️" if a.level is not None and abs(mine[a.question_id] - a.level) >= DISAGREEMENT_LEVELS else ""
         lines.append(f"• {esc(clip(q.text, 36))}\n  你：{esc(own)} · 团队：{esc(a.label)}{flag}")
     if len(lines) == 1:
         lines.append("你在这场诊断中没有投票。")

@@ -10,6 +10,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, Filter
 from aiogram.types import CallbackQuery, Message
 
+from bot.db import QuestionMessages
 from bot.errors import InterviewError
 from bot.interview.service import InterviewService, NoInterview, QuestionStep, RecordedAnswer, StaleAction, Step
 from bot.telegram.callbacks import AnswerCb, FixCb, NavCb
@@ -35,9 +36,9 @@ class InInterview(Filter):
         return await interview.in_progress(thread_of(message.chat.id))
 
 
-async def _remove_old_buttons(bot: Bot, chat_id: int, store: dict[int, int], keep: int | None = None) -> None:
+async def _remove_old_buttons(bot: Bot, chat_id: int, store: QuestionMessages, keep: int | None = None) -> None:
     """Takes the keyboard off the previous question message, so old buttons are not pressed by mistake."""
-    old = store.pop(chat_id, None)
+    old = await store.pop(chat_id)
     if old is not None and old != keep:
         try:
             await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old, reply_markup=None)
@@ -45,23 +46,23 @@ async def _remove_old_buttons(bot: Bot, chat_id: int, store: dict[int, int], kee
             logger.debug("could not remove old keyboard", exc_info=True)
 
 
-async def _show_new(bot: Bot, chat_id: int, step: Any, question_messages: dict[int, int]) -> None:
+async def _show_new(bot: Bot, chat_id: int, step: Any, question_messages: QuestionMessages) -> None:
     """Sends the step as a new message; the previous question message loses its buttons."""
     await _remove_old_buttons(bot, chat_id, question_messages)
     sent = await send_step(bot, chat_id, step)
     if sent is not None:
-        question_messages[chat_id] = sent.message_id
+        await question_messages.set(chat_id, sent.message_id)
 
 
 async def diagnose_command(message: Message, bot: Bot, interview: InterviewService,
-                           question_messages: dict[int, int]) -> None:
+                           question_messages: QuestionMessages) -> None:
     """Starts the interview, or shows the question it stopped at."""
     step = await interview.start(thread_of(message.chat.id))
     await _show_new(bot, message.chat.id, step, question_messages)
 
 
 async def navigate_command(message: Message, bot: Bot, interview: InterviewService,
-                           question_messages: dict[int, int]) -> None:
+                           question_messages: QuestionMessages) -> None:
     """Goes back, skips, or restarts."""
     thread = thread_of(message.chat.id)
     command = (message.text or "").split()[0].lstrip("/").split("@")[0]
@@ -79,35 +80,32 @@ async def navigate_command(message: Message, bot: Bot, interview: InterviewServi
 
 
 async def text_answer(message: Message, bot: Bot, interview: InterviewService, knowledge: KnowledgeBase,
-                      question_messages: dict[int, int]) -> None:
+                      question_messages: QuestionMessages) -> None:
     """Reads a free-text answer: shows what was recorded (with ✏️ 改一下), or answers a side question, then asks on."""
     thread = thread_of(message.chat.id)
     text = message.text or ""
-    before = await interview.current(thread)
     try:
         step = await interview.answer_text(thread, text)
     except InterviewError:
         await message.answer(NO_INTERVIEW)
         return
     chat_id = message.chat.id
-    old = question_messages.pop(chat_id, None)
+    old = await question_messages.pop(chat_id)
     if step.recorded is not None:
-        await _show_recorded(bot, chat_id, old, before, step.recorded, text)
+        await _show_recorded(bot, chat_id, old, step.recorded, text)
     elif old is not None:
         await drop_buttons(bot, chat_id, old)
     if isinstance(step, QuestionStep) and step.aside:
         await answer_from_guidance(message, knowledge, step.aside)
     sent = await send_step(bot, chat_id, step)
     if sent is not None:
-        question_messages[chat_id] = sent.message_id
+        await question_messages.set(chat_id, sent.message_id)
 
 
-async def _show_recorded(bot: Bot, chat_id: int, old: int | None, before: Any, recorded: RecordedAnswer,
-                         text: str) -> None:
+async def _show_recorded(bot: Bot, chat_id: int, old: int | None, recorded: RecordedAnswer, text: str) -> None:
     """Turns the answered question message into 记录为：「…」 with ✏️ 改一下 (a message of its own if it cannot)."""
     markup = fix_keyboard(recorded.question.id)
-    if old is not None and isinstance(before, QuestionStep) and before.question.id == recorded.question.id \
-            and await edit_html(bot, chat_id, old, answered_html(before, text, recorded), markup):
+    if old is not None and await edit_html(bot, chat_id, old, answered_html(recorded, text), markup):
         return
     if old is not None:
         await drop_buttons(bot, chat_id, old)
@@ -131,20 +129,20 @@ async def _button_step(query: CallbackQuery, act: Callable[[str], Awaitable[Step
 
 
 async def fix_pressed(query: CallbackQuery, callback_data: FixCb, bot: Bot, interview: InterviewService,
-                      question_messages: dict[int, int]) -> None:
+                      question_messages: QuestionMessages) -> None:
     """✏️ 改一下: asks that question again; the answers after it are kept (a stale or forged one changes nothing)."""
     got = await _button_step(query, lambda thread: interview.revisit(thread, callback_data.q), stale=FIX_STALE)
     if got is None:
         return
     message, step = got
     await query.answer(REASK)
-    if question_messages.get(message.chat.id) != message.message_id:  # the current question's go with `_show_new`
+    if (await question_messages.get(message.chat.id)) != message.message_id:  # the current question's go with `_show_new`
         await drop_buttons(bot, message.chat.id, message.message_id)  # used: the question is asked again below
     await _show_new(bot, message.chat.id, step, question_messages)
 
 
 async def option_pressed(query: CallbackQuery, callback_data: AnswerCb, bot: Bot, interview: InterviewService,
-                         question_messages: dict[int, int]) -> None:
+                         question_messages: QuestionMessages) -> None:
     """Records the pressed option and edits the question message into the next question."""
     got = await _button_step(query, lambda thread: interview.answer_option(thread, callback_data.q, callback_data.lv))
     if got is None:
@@ -154,19 +152,19 @@ async def option_pressed(query: CallbackQuery, callback_data: AnswerCb, bot: Bot
     await _show_from_button(bot, message, step, question_messages)
 
 
-async def _show_from_button(bot: Bot, message: Message, step: Any, question_messages: dict[int, int]) -> None:
-    current = question_messages.get(message.chat.id)
+async def _show_from_button(bot: Bot, message: Message, step: Any, question_messages: QuestionMessages) -> None:
+    current = (await question_messages.get(message.chat.id))
     if current is not None and current != message.message_id:
         await _remove_old_buttons(bot, message.chat.id, question_messages, keep=message.message_id)
     sent = await send_step(bot, message.chat.id, step, edit=message)
     if sent is not None:
-        question_messages[message.chat.id] = sent.message_id
+        await question_messages.set(message.chat.id, sent.message_id)
     else:
-        question_messages.pop(message.chat.id, None)
+        await question_messages.pop(message.chat.id)
 
 
 async def nav_pressed(query: CallbackQuery, callback_data: NavCb, bot: Bot, interview: InterviewService,
-                      question_messages: dict[int, int]) -> None:
+                      question_messages: QuestionMessages) -> None:
     """开始诊断 / 上一题 / 跳过 / 重新诊断 buttons."""
     message = query.message
     if not isinstance(message, Message):
@@ -185,7 +183,7 @@ async def nav_pressed(query: CallbackQuery, callback_data: NavCb, bot: Bot, inte
             await query.answer("已重新开始")
             await _show_new(bot, message.chat.id, step, question_messages)
             return
-        if question_messages.get(message.chat.id) not in (None, message.message_id):
+        if (await question_messages.get(message.chat.id)) not in (None, message.message_id):
             await query.answer(STALE)
             return
         if act == "back":

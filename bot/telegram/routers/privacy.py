@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.admin.forget import ForgetService
 from bot.config import Settings
+from bot.db import QuestionMessages
 from bot.telegram.callbacks import ForgetCb
 from bot.telegram.flow import safe_edit
 from bot.telegram.keyboards import forget_keyboard
@@ -27,7 +28,7 @@ async def forget_command(message: Message, settings: Settings) -> None:
 
 
 async def forget_pressed(query: CallbackQuery, callback_data: ForgetCb, bot: Bot, privacy: ForgetService,
-                         question_messages: dict[int, int]) -> None:
+                         question_messages: QuestionMessages) -> None:
     """Deletes the user's data (确认), or nothing (取消)."""
     message = query.message
     if callback_data.act != "yes":
@@ -36,7 +37,7 @@ async def forget_pressed(query: CallbackQuery, callback_data: ForgetCb, bot: Bot
             await safe_edit(message, FORGET_KEPT, None)
         return
     await privacy.forget(query.from_user.id)
-    old_question = question_messages.pop(query.from_user.id, None)
+    old_question = await question_messages.pop(query.from_user.id)
     if old_question is not None:
         try:  # the interview is gone: its last question's buttons would only say so
             await bot.edit_message_reply_markup(chat_id=query.from_user.id, message_id=old_question, reply_markup=None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,8 +9,8 @@ from hypothesis import strategies as st
 from bench.reader_eval import evaluate, load_rows
 from bot.interview.reader import AnswerReader, Reading
 from bot.interview.rubric import load_rubric
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = load_rubric(ROOT / "knowledge" / "rubric.yaml")
 READER = AnswerReader()
 # A spread of three- and four-option questions across the dimensions.

@@ -3,59 +3,25 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiosqlite
 import pytest
 from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import Document, Message, Update
 
-from bot.admin.audit import NOT_ADMIN, AuditLog
-from bot.admin.events import EventLog
-from bot.admin.forget import ForgetService
-from bot.admin.guidance import GuidanceService
-from bot.config import Settings
-from bot.db import open_db
-from bot.group.service import GroupService
-from bot.interview.graph import build_graph
-from bot.interview.service import InterviewService
-from bot.knowledge.embeddings import E5Embeddings
-from bot.knowledge.ingest import LOCK_FILE
-from bot.knowledge.search import KnowledgeBase
-from bot.knowledge.store import VersionStore, make_client
+from bot.admin.audit import NOT_ADMIN
 from bot.telegram.app import build_dispatcher
 from bot.telegram.testing import BotClient
-from bot.wiring import interview_event_hook
-from tests.conftest import KNOWLEDGE
+from tests.conftest import ADMIN_ID
 
-ADMIN, USER = 9001, 1001
+ADMIN, USER = ADMIN_ID, 1001
 _ids = itertools.count(10_000)
 
 
 @pytest.fixture
-async def services(data_dir: Path, checkpointer, rubric) -> AsyncIterator[dict]:  # type: ignore[no-untyped-def]
-    knowledge = KnowledgeBase(VersionStore(make_client(data_dir=data_dir, chroma_url=None), E5Embeddings()))
-    settings = Settings(_env_file=None, admin_ids=frozenset({ADMIN}), data_dir=data_dir,  # type: ignore[call-arg]
-                        knowledge_dir=KNOWLEDGE)
-    async with open_db(settings.db_path) as db:
-        events, audit = EventLog(db), AuditLog(db)
-        graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge)
-        interview = InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title,
-                                     on_event=interview_event_hook(events))
-        groups = GroupService(db, rubric=rubric, citer=knowledge, events=events)
-        guidance = GuidanceService(knowledge.store, knowledge_dir=KNOWLEDGE, uploads_dir=settings.uploads_dir,
-                                   lock_path=data_dir / LOCK_FILE,
-                                   required_sections=lambda: interview.rubric.cited_sections())
-        yield dict(interview=interview, knowledge=knowledge, settings=settings, db=db, events=events, groups=groups,
-                   audit=audit, guidance=guidance,
-                   privacy=ForgetService(db, interview=interview, groups=groups, audit=audit))
-
-
-@pytest.fixture
 def dp(services):  # type: ignore[no-untyped-def]
-    return build_dispatcher(**services)
+    return build_dispatcher(**services.handler_data())
 
 
 async def send_document(client: BotClient, filename: str, caption: str | None = None) -> None:
@@ -81,10 +47,10 @@ async def test_non_admins_are_refused_politely_and_the_attempt_is_logged(dp, ser
     await user.send("/start")
     forged = await user.click(data="ad1:rb:v1")  # a forged admin button
     assert user.answers_to(forged)[0].show_alert
-    rows = await audit_rows(services["db"])
+    rows = await audit_rows(services.db)
     assert [r[1] for r in rows] == ["kb", "reingest", "rollback", "rubric", "stats", "audit", "upload", "rollback"]
     assert all(r[0] == USER and r[2] == NOT_ADMIN and r[3] == 0 for r in rows)
-    assert services["knowledge"].store.active_id() == "v1"
+    assert services.knowledge.store.active_id() == "v1"
 
 
 async def test_admin_status_stats_audit_and_rubric(dp, services) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +72,7 @@ async def test_admin_status_stats_audit_and_rubric(dp, services) -> None:  # typ
     text = admin.last_text()
     for action in ("kb", "stats", "rollback", "rubric", "upload"):
         assert f"<b>{action}</b>" in text
-    rows = await audit_rows(services["db"])
+    rows = await audit_rows(services.db)
     assert [r[1] for r in rows] == ["kb", "stats", "rollback", "rubric", "upload", "audit"]
     assert [r[3] for r in rows] == [1, 1, 0, 1, 0, 1]
 
@@ -120,13 +86,13 @@ async def test_forget_asks_first_then_deletes_the_users_data(dp, services) -> No
     assert "删除后无法恢复" in user.last_text()
     await user.click("取消")
     assert "什么都没有删除" in user.last_text()
-    assert await services["interview"].in_progress(f"chat:{USER}")
+    assert await services.interview.in_progress(f"chat:{USER}")
 
     await user.send("/forget")
     query = await user.click("确认删除我的数据")
     assert user.answers_to(query) and "已删除" in user.last_text()
-    assert await services["interview"].current(f"chat:{USER}") is None
-    db = services["db"]
+    assert await services.interview.current(f"chat:{USER}") is None
+    db = services.db
     assert (await db.execute_fetchall("SELECT count(*) FROM events WHERE user_id = ?", (USER,)))[0][0] == 0
     assert (await db.execute_fetchall("SELECT count(*) FROM audit WHERE user_id = ?", (USER,)))[0][0] == 0
     await user.send("/report")

@@ -12,8 +12,9 @@ import pytest
 from bot.db import open_db
 from bot.group.report import Member, build_group_report, disagreements
 from bot.group.service import LOBBY, GroupService, SessionExists, StaleGroupAction
+from tests.conftest import KNOWLEDGE
 
-GUIDANCE = (Path(__file__).resolve().parent.parent / "knowledge" / "guidance.md").read_text(encoding="utf-8")
+GUIDANCE = (KNOWLEDGE / "guidance.md").read_text(encoding="utf-8")
 CHAT = -100123
 ALICE, BOB, CAROL, DAN, EVE = (Member(i, n) for i, n in [(1, "张三"), (2, "李四"), (3, "王五"), (4, "赵六"), (5, "钱七")])
 
@@ -126,13 +127,13 @@ def test_team_report_contract_disagreement_band_and_verbatim_citations(rubric, k
         assert gap["quote"] and gap["quote"] in GUIDANCE and gap["quote_section"] == gap["section"]
 
 
-async def test_forget_user_removes_votes_participation_and_report_entries(groups: GroupService) -> None:
+async def test_forget_removes_votes_participation_and_report_entries(groups: GroupService) -> None:
     session = await groups.start(CHAT, ALICE)
     await groups.advance(session.id, LOBBY)
     await groups.vote(session.id, 0, ALICE, 2)
     await groups.vote(session.id, 0, BOB, 0)
     await groups.end(session.id)
-    assert await groups.forget_user(BOB.user_id) == 1
+    assert await groups.forget(BOB.user_id) == 1
     assert not await groups.is_member(session.id, BOB.user_id)
     data = (await groups.report(session.id)).to_json()  # type: ignore[union-attr]
     assert all(p["user_id"] != BOB.user_id for p in data["participants"])

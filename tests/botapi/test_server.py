@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -36,10 +37,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-try:
-    from tests.botapi import BotAPIServer, EntityParseError, SentMessage, parse_html, parse_markdown_v2, utf16_len
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from botapi import BotAPIServer, EntityParseError, SentMessage, parse_html, parse_markdown_v2, utf16_len
+from . import BotAPIServer, EntityParseError, SentMessage, parse_html, parse_markdown_v2, utf16_len
 
 TOKEN = "123456:TEST"
 OTHER_TOKEN = "654321:NOPE"
@@ -105,6 +103,29 @@ async def html_bot(server: BotAPIServer) -> AsyncIterator[Bot]:
     client = make_bot(server, parse_mode="HTML")
     yield client
     await client.session.close()
+
+
+@contextlib.asynccontextmanager
+async def server_and_bot(**options: Any) -> AsyncIterator[tuple[BotAPIServer, Bot]]:
+    """A test server with its own `options` (limits, a clock) and a bot on it."""
+    async with BotAPIServer(token=TOKEN, **options) as server:
+        bot = make_bot(server)
+        try:
+            yield server, bot
+        finally:
+            await bot.session.close()
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application, path: str) -> AsyncIterator[str]:
+    """Runs `app` on a free port of 127.0.0.1 while the block runs; yields the URL of `path`."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
+    finally:
+        await runner.cleanup()
 
 
 async def raw_post(server: BotAPIServer, method: str, token: str = TOKEN, **kwargs: Any) -> tuple[int, dict, dict]:
@@ -240,12 +261,7 @@ async def test_webhook_delivery_conflict_and_secret(server: BotAPIServer, bot: B
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
+    async with serve(app, "/hook") as url:
         with pytest.raises(TelegramBadRequest) as exc:
             await bot.set_webhook(url, secret_token="bad secret!")
         assert exc.value.message == "Bad Request: secret token contains unallowed characters"
@@ -267,8 +283,6 @@ async def test_webhook_delivery_conflict_and_secret(server: BotAPIServer, bot: B
         assert server.calls_to("sendMessage")[0].source == "webhook-reply"
         assert await bot.delete_webhook()
         assert await bot.get_updates() == []
-    finally:
-        await runner.cleanup()
 
 
 # =========================================================================== text rules
@@ -488,50 +502,44 @@ async def test_callback_queries(server: BotAPIServer, bot: Bot) -> None:
 
 @pytest.mark.asyncio
 async def test_upload_limits_and_stored_files(tmp_path: Path) -> None:
-    async with BotAPIServer(
-        token=TOKEN, flood_enabled=False, max_document_size=1000, max_photo_size=2000, max_download_size=300
-    ) as server:
-        bot = make_bot(server)
-        try:
-            chat = server.user(1001, started=True).id
-            await bot.send_document(chat, BufferedInputFile(b"# guide\n", filename="g.md"), caption="说明")
-            with pytest.raises(TelegramBadRequest) as exc:
-                await bot.send_document(chat, BufferedInputFile(b"x" * 1001, filename="big.bin"))
-            assert exc.value.message == "Bad Request: file is too big"
-            image = png(40, 30)
-            photo = await bot.send_photo(chat, BufferedInputFile(image, filename="p.png"), caption="chart")
-            assert photo.photo is not None and (photo.photo[-1].width, photo.photo[-1].height) == (40, 30)
-            with pytest.raises(TelegramBadRequest) as exc:
-                await bot.send_photo(chat, BufferedInputFile(b"x" * 2001, filename="p.png"))
-            assert exc.value.message == "Bad Request: file is too big"
-            with pytest.raises(TelegramBadRequest) as exc:
-                await bot.send_photo(chat, BufferedInputFile(b"not an image", filename="p.png"))
-            assert exc.value.message == "Bad Request: IMAGE_PROCESS_FAILED"
-            with pytest.raises(TelegramBadRequest) as exc:
-                await bot.send_photo(chat, BufferedInputFile(png(1, 30), filename="thin.png"))
-            assert exc.value.message == "Bad Request: PHOTO_INVALID_DIMENSIONS"
+    async with server_and_bot(flood_enabled=False, max_document_size=1000, max_photo_size=2000, max_download_size=300) as (server, bot):
+        chat = server.user(1001, started=True).id
+        await bot.send_document(chat, BufferedInputFile(b"# guide\n", filename="g.md"), caption="说明")
+        with pytest.raises(TelegramBadRequest) as exc:
+            await bot.send_document(chat, BufferedInputFile(b"x" * 1001, filename="big.bin"))
+        assert exc.value.message == "Bad Request: file is too big"
+        image = png(40, 30)
+        photo = await bot.send_photo(chat, BufferedInputFile(image, filename="p.png"), caption="chart")
+        assert photo.photo is not None and (photo.photo[-1].width, photo.photo[-1].height) == (40, 30)
+        with pytest.raises(TelegramBadRequest) as exc:
+            await bot.send_photo(chat, BufferedInputFile(b"x" * 2001, filename="p.png"))
+        assert exc.value.message == "Bad Request: file is too big"
+        with pytest.raises(TelegramBadRequest) as exc:
+            await bot.send_photo(chat, BufferedInputFile(b"not an image", filename="p.png"))
+        assert exc.value.message == "Bad Request: IMAGE_PROCESS_FAILED"
+        with pytest.raises(TelegramBadRequest) as exc:
+            await bot.send_photo(chat, BufferedInputFile(png(1, 30), filename="thin.png"))
+        assert exc.value.message == "Bad Request: PHOTO_INVALID_DIMENSIONS"
 
-            doc_msg, photo_msg = server.messages(chat)[:2]
-            assert doc_msg.kind == "document" and doc_msg.text == "说明"
-            assert doc_msg.document is not None and doc_msg.document.data == b"# guide\n"
-            assert doc_msg.document.filename == "g.md" and doc_msg.document.mime_type == "text/markdown"
-            assert photo_msg.photo is not None and photo_msg.photo.data == image
-            assert [f.filename for f in server.uploads] == ["g.md", "p.png"]
-            streamed = tmp_path / "streamed.csv"
-            streamed.write_bytes(b"a,b\n1,2\n")
-            await bot.send_document(chat, FSInputFile(streamed))
-            assert server.messages(chat)[-1].document.data == b"a,b\n1,2\n"
-            assert server.messages(chat)[-1].document.filename == "streamed.csv"
-            # re-send by file_id
-            await bot.send_document(chat, doc_msg.document.file_id)
-            assert server.messages(chat)[-1].document is doc_msg.document
+        doc_msg, photo_msg = server.messages(chat)[:2]
+        assert doc_msg.kind == "document" and doc_msg.text == "说明"
+        assert doc_msg.document is not None and doc_msg.document.data == b"# guide\n"
+        assert doc_msg.document.filename == "g.md" and doc_msg.document.mime_type == "text/markdown"
+        assert photo_msg.photo is not None and photo_msg.photo.data == image
+        assert [f.filename for f in server.uploads] == ["g.md", "p.png"]
+        streamed = tmp_path / "streamed.csv"
+        streamed.write_bytes(b"a,b\n1,2\n")
+        await bot.send_document(chat, FSInputFile(streamed))
+        assert server.messages(chat)[-1].document.data == b"a,b\n1,2\n"
+        assert server.messages(chat)[-1].document.filename == "streamed.csv"
+        # re-send by file_id
+        await bot.send_document(chat, doc_msg.document.file_id)
+        assert server.messages(chat)[-1].document is doc_msg.document
 
-            big = server.user(1002).send_document(None, "big.txt", b"y" * 301)
-            with pytest.raises(TelegramBadRequest) as exc:
-                await bot.get_file(big["document"]["file_id"])
-            assert exc.value.message == "Bad Request: file is too big"
-        finally:
-            await bot.session.close()
+        big = server.user(1002).send_document(None, "big.txt", b"y" * 301)
+        with pytest.raises(TelegramBadRequest) as exc:
+            await bot.get_file(big["document"]["file_id"])
+        assert exc.value.message == "Bad Request: file is too big"
 
 
 @pytest.mark.asyncio
@@ -562,89 +570,77 @@ async def test_user_document_get_file_and_download(server: BotAPIServer, bot: Bo
 @pytest.mark.asyncio
 async def test_private_chat_flood_limit() -> None:
     clock = FakeClock()
-    async with BotAPIServer(token=TOKEN, clock=clock) as server:
-        bot = make_bot(server)
-        try:
-            chat = server.user(1001, started=True).id
-            for i in range(5):
-                await bot.send_message(chat, f"burst {i}")
-            with pytest.raises(TelegramRetryAfter) as exc:
-                await bot.send_message(chat, "too fast")
-            assert exc.value.retry_after == 1
-            assert "Too Many Requests: retry after 1" in exc.value.message  # aiogram adds a prefix
-            assert server.errors[-1].description == "Too Many Requests: retry after 1"
-            clock.advance(1.0)
-            await bot.send_message(chat, "after waiting")
-            # edits count too
-            with pytest.raises(TelegramRetryAfter):
-                await bot.edit_message_text("edited", chat_id=chat, message_id=server.messages(chat)[0].message_id)
-            clock.advance(3.0)
+    async with server_and_bot(clock=clock) as (server, bot):
+        chat = server.user(1001, started=True).id
+        for i in range(5):
+            await bot.send_message(chat, f"burst {i}")
+        with pytest.raises(TelegramRetryAfter) as exc:
+            await bot.send_message(chat, "too fast")
+        assert exc.value.retry_after == 1
+        assert "Too Many Requests: retry after 1" in exc.value.message  # aiogram adds a prefix
+        assert server.errors[-1].description == "Too Many Requests: retry after 1"
+        clock.advance(1.0)
+        await bot.send_message(chat, "after waiting")
+        # edits count too
+        with pytest.raises(TelegramRetryAfter):
             await bot.edit_message_text("edited", chat_id=chat, message_id=server.messages(chat)[0].message_id)
-            status, body, headers = await raw_post(server, "sendMessage", data={"chat_id": str(chat), "text": "x"})
-            assert status == 200
-            server.flood.force_429(1, retry_after=7)
-            status, body, headers = await raw_post(server, "sendMessage", data={"chat_id": str(chat), "text": "x"})
-            assert status == 429 and headers["Retry-After"] == "7"
-            assert body == {
-                "ok": False,
-                "error_code": 429,
-                "description": "Too Many Requests: retry after 7",
-                "parameters": {"retry_after": 7},
-            }
-        finally:
-            await bot.session.close()
+        clock.advance(3.0)
+        await bot.edit_message_text("edited", chat_id=chat, message_id=server.messages(chat)[0].message_id)
+        status, body, headers = await raw_post(server, "sendMessage", data={"chat_id": str(chat), "text": "x"})
+        assert status == 200
+        server.flood.force_429(1, retry_after=7)
+        status, body, headers = await raw_post(server, "sendMessage", data={"chat_id": str(chat), "text": "x"})
+        assert status == 429 and headers["Retry-After"] == "7"
+        assert body == {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 7",
+            "parameters": {"retry_after": 7},
+        }
 
 
 @pytest.mark.asyncio
 async def test_group_and_global_flood_limits() -> None:
     clock = FakeClock()
-    async with BotAPIServer(token=TOKEN, clock=clock) as server:
-        bot = make_bot(server)
-        try:
-            server.add_group(GROUP, "群组", members=[1001])
-            first = await bot.send_message(GROUP, "0")
-            clock.advance(10)
-            for i in range(1, 19):
-                await bot.send_message(GROUP, str(i))
-            await bot.edit_message_text("edited", chat_id=GROUP, message_id=first.message_id)  # 20th
-            with pytest.raises(TelegramRetryAfter) as exc:
-                await bot.send_message(GROUP, "21")
-            assert exc.value.retry_after == 50
-            clock.advance(50)
-            await bot.send_message(GROUP, "one slot freed")
+    async with server_and_bot(clock=clock) as (server, bot):
+        server.add_group(GROUP, "群组", members=[1001])
+        first = await bot.send_message(GROUP, "0")
+        clock.advance(10)
+        for i in range(1, 19):
+            await bot.send_message(GROUP, str(i))
+        await bot.edit_message_text("edited", chat_id=GROUP, message_id=first.message_id)  # 20th
+        with pytest.raises(TelegramRetryAfter) as exc:
+            await bot.send_message(GROUP, "21")
+        assert exc.value.retry_after == 50
+        clock.advance(50)
+        await bot.send_message(GROUP, "one slot freed")
 
-            clock.advance(1.0)  # leave the global 1 s window of the group messages
-            server.flood.configure(global_limit=3, private_burst=100)
-            for uid in (2001, 2002, 2003):
-                await bot.send_message(server.user(uid, started=True).id, "hi")
-            with pytest.raises(TelegramRetryAfter) as exc:
-                await bot.send_message(server.user(2004, started=True).id, "hi")
-            assert exc.value.retry_after == 1
-        finally:
-            await bot.session.close()
+        clock.advance(1.0)  # leave the global 1 s window of the group messages
+        server.flood.configure(global_limit=3, private_burst=100)
+        for uid in (2001, 2002, 2003):
+            await bot.send_message(server.user(uid, started=True).id, "hi")
+        with pytest.raises(TelegramRetryAfter) as exc:
+            await bot.send_message(server.user(2004, started=True).id, "hi")
+        assert exc.value.retry_after == 1
 
 
 @pytest.mark.asyncio
 async def test_force_429_storm_and_disabled_flood() -> None:
-    async with BotAPIServer(token=TOKEN, flood_enabled=False) as server:
-        bot = make_bot(server)
-        try:
-            chat = server.user(1001, started=True).id
-            for i in range(40):
-                await bot.send_message(chat, f"m{i}")
-            server.flood.force_429(3, retry_after=2)
-            for _ in range(3):
-                with pytest.raises(TelegramRetryAfter) as exc:
-                    await bot.send_message(chat, "storm")
-                assert exc.value.retry_after == 2
-            assert server.flood.forced_remaining == 0
-            await bot.send_message(chat, "through")
-            assert [c.error_code for c in server.errors] == [429, 429, 429]
-            server.assert_no_errors(except_codes={429})
-            with pytest.raises(AssertionError, match="3 Bot API call"):
-                server.assert_no_errors()
-        finally:
-            await bot.session.close()
+    async with server_and_bot(flood_enabled=False) as (server, bot):
+        chat = server.user(1001, started=True).id
+        for i in range(40):
+            await bot.send_message(chat, f"m{i}")
+        server.flood.force_429(3, retry_after=2)
+        for _ in range(3):
+            with pytest.raises(TelegramRetryAfter) as exc:
+                await bot.send_message(chat, "storm")
+            assert exc.value.retry_after == 2
+        assert server.flood.forced_remaining == 0
+        await bot.send_message(chat, "through")
+        assert [c.error_code for c in server.errors] == [429, 429, 429]
+        server.assert_no_errors(except_codes={429})
+        with pytest.raises(AssertionError, match="3 Bot API call"):
+            server.assert_no_errors()
 
 
 # =========================================================================== blocked / kicked
@@ -876,10 +872,9 @@ async def test_aiogram_dispatcher_polling_end_to_end(server: BotAPIServer) -> No
 
 
 @pytest.mark.asyncio
-async def test_aiogram_webhook_end_to_end(server: BotAPIServer) -> None:
+async def test_aiogram_webhook_end_to_end(server: BotAPIServer, bot: Bot) -> None:
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
-    bot = make_bot(server)
     dp = Dispatcher()
 
     @dp.message()
@@ -888,12 +883,7 @@ async def test_aiogram_webhook_end_to_end(server: BotAPIServer) -> None:
 
     app = web.Application()
     SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token="right_secret").register(app, path="/tg")
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/tg"
-    try:
+    async with serve(app, "/tg") as url:
         user = server.user(1001)
         await bot.set_webhook(url, secret_token="wrong_secret")
         user.send("first")
@@ -903,9 +893,6 @@ async def test_aiogram_webhook_end_to_end(server: BotAPIServer) -> None:
         reply = await server.wait_for_message(user.id, lambda m: m.text == "echo: first", timeout=15)
         assert reply.text == "echo: first"
         await bot.delete_webhook()
-    finally:
-        await runner.cleanup()
-        await bot.session.close()
 
 
 # =========================================================================== parser units

@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.botapi import BotAPIServer, SentMessage
-from tests.e2e import TOKEN, BotProcess
+from tests.e2e.harness import GUIDANCE, BotProcess, StartBot, free_port, is_question
 
-GUIDANCE = (Path(__file__).resolve().parent.parent / "knowledge" / "guidance.md").read_text(encoding="utf-8")
 TIMEOUT = 90  # generous: a slow, shared machine
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotAPIServer]:
-    async with BotAPIServer(token=TOKEN, bot_username="readiness_bot", flood_enabled=False) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def bot(server: BotAPIServer, data_dir: Path, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    proc = BotProcess(server, data_dir, tmp_path / "bot.log")
-    await proc.start()
-    yield proc
-    await proc.stop()
-
-
-def is_question(n: int):  # type: ignore[no-untyped-def]
-    return lambda m: f"第 {n}/20 题" in m.text and m.buttons
 
 
 async def answer_by_buttons(server: BotAPIServer, user, start: int, end: int, option: int = 0) -> SentMessage:  # type: ignore[no-untyped-def]
@@ -54,8 +31,7 @@ async def test_whole_interview_with_a_restart_in_the_middle(server: BotAPIServer
     await server.wait_for_message(user.chat_id, is_question(8), timeout=TIMEOUT)
 
     # The bot restarts: the interview resumes exactly where it stopped.
-    assert await bot.stop() == 0, bot.log()  # SIGTERM finishes cleanly
-    await bot.start()
+    assert await bot.restart() == 0, bot.log()  # SIGTERM finishes cleanly
     sent = user.send("/diagnose")
     resumed = await server.wait_for_message(user.chat_id, is_question(8), after=sent, timeout=TIMEOUT)
     assert "欢迎回来" in resumed.text
@@ -176,15 +152,10 @@ async def test_network_errors_are_retried(server: BotAPIServer, bot: BotProcess)
     assert sum(c.error_code == 502 for c in server.errors) == 2
 
 
-async def test_webhook_mode_with_secret(server: BotAPIServer, data_dir: Path, tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = BotProcess(server, data_dir, tmp_path / "bot.log", WEBHOOK_URL=f"http://127.0.0.1:{port}/tg-hook",
-                      WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
-    await proc.start()
+async def test_webhook_mode_with_secret(server: BotAPIServer, start_bot: StartBot) -> None:
+    port = free_port()
+    proc = await start_bot(WEBHOOK_URL=f"http://127.0.0.1:{port}/tg-hook", WEBHOOK_SECRET="s3cret-Token_1",
+                           WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
     try:
         assert server.webhook_url == f"http://127.0.0.1:{port}/tg-hook"
         user = server.user(1008, first_name="钱七")

@@ -14,17 +14,14 @@ from aiogram.methods import (
     SendPhoto,
 )
 
-from bot.interview.graph import build_graph
-from bot.interview.service import InterviewService
+from bot.services import open_services
 from bot.telegram.app import build_dispatcher
 from bot.telegram.testing import BotClient
 
 
 @pytest.fixture
-async def client(checkpointer, rubric, knowledge) -> AsyncIterator[BotClient]:  # type: ignore[no-untyped-def]
-    graph = build_graph(rubric=rubric, checkpointer=checkpointer, citer=knowledge)
-    service = InterviewService(graph=graph, rubric=rubric, section_title=knowledge.section_title)
-    yield BotClient(build_dispatcher(interview=service, knowledge=knowledge))
+async def client(services) -> AsyncIterator[BotClient]:  # type: ignore[no-untyped-def]
+    yield BotClient(build_dispatcher(**services.handler_data()))
 
 
 async def test_start_offers_a_button_and_begins(client: BotClient) -> None:
@@ -202,12 +199,31 @@ async def test_forged_and_stale_fix_buttons_get_a_notice_and_change_nothing(clie
     assert client.answers_to(query)[0].text and "第 1/20 题" in client.last_text()
 
 
-async def test_recorded_line_is_sent_when_the_question_message_is_unknown(client: BotClient) -> None:
+async def test_recorded_line_is_sent_when_the_question_message_is_unknown(client: BotClient, services) -> None:  # type: ignore[no-untyped-def]
     await client.send("/diagnose")
-    client.dp.workflow_data["question_messages"].clear()  # as after a bot restart: the old message id is gone
+    await services.question_messages.pop(client.chat.id)  # the question message is not known (e.g. deleted)
     await client.send(CLEAR_LOW)
     recorded = client.keyboard_with("改一下")
     assert isinstance(recorded.method, SendMessage) and "记录为：「还没想清楚」" in recorded.method.text
     assert "第 2/20 题" in client.last_keyboard_message().method.text
     await client.click("改一下", on=recorded)
     assert "第 1/20 题" in client.last_text()
+
+
+async def test_the_current_questions_buttons_are_removed_after_a_restart(settings) -> None:  # type: ignore[no-untyped-def]
+    """Regression: the current question message lived in a process-wide dict and was lost on restart, so the old
+    question kept its buttons. It is a row of the bot database now."""
+    async with open_services(settings, first_start=False) as before:
+        first = BotClient(build_dispatcher(**before.handler_data()))
+        await first.send("/start")  # (message ids of the two recording sessions must differ)
+        await first.send("/diagnose")
+        question = first.last_keyboard_message().result.message_id
+    async with open_services(settings, first_start=False) as after:  # the bot process restarted
+        second = BotClient(build_dispatcher(**after.handler_data()))
+        await second.send("/back")  # a new question message is sent: the old one must lose its keyboard
+        cleared = [m for m in second.session.of(EditMessageReplyMarkup) + second.session.of(EditMessageText)
+                   if m.message_id == question]
+        assert cleared and all(getattr(m, "reply_markup", None) is None or "改一下" in str(m.reply_markup)
+                               for m in cleared)
+        assert await after.question_messages.get(second.chat.id) == second.last_keyboard_message().result.message_id
+        assert second.last_keyboard_message().result.message_id != question

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 from bot.interview.graph import build_graph
 from bot.interview.service import InterviewService
 from bot.terminal import HELP, run_terminal
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GUIDANCE = (ROOT / "knowledge" / "guidance.md").read_text(encoding="utf-8")
 
 

@@ -9,14 +9,13 @@ import asyncio
 import fcntl
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.knowledge.ingest import LOCK_FILE
 from tests.botapi import BotAPIServer, SentMessage
-from tests.e2e import TOKEN, BotProcess
+from tests.e2e.harness import BotProcess, is_question
 
 TIMEOUT = 90  # generous: a slow, shared machine
 ADMIN = 9001
@@ -39,21 +38,9 @@ SORRY = "抱歉，处理这条消息时出错了"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[BotAPIServer]:
-    async with BotAPIServer(token=TOKEN, bot_username="readiness_bot", flood_enabled=False) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def bot(server: BotAPIServer, data_dir: Path, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    proc = BotProcess(server, data_dir, tmp_path / "bot.log", ADMIN_IDS=str(ADMIN))
-    await proc.start()
-    yield proc
-    await proc.stop()
-
-
-def is_question(n: int):  # type: ignore[no-untyped-def]
-    return lambda m: f"第 {n}/20 题" in m.text and m.buttons
+def bot_env() -> dict[str, str]:
+    """One admin."""
+    return {"ADMIN_IDS": str(ADMIN)}
 
 
 def uploads(data_dir: Path) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,8 @@ from bot.knowledge.documents import (
     parse_document,
     section_id_for,
 )
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GUIDANCE = ROOT / "knowledge" / "guidance.md"
 SEED = ROOT.parent / "shared" / "seeds" / "000_a87fdf21c15523e5.txt"
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*(?:\{#[^}]+\})?\s*$")

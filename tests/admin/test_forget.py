@@ -5,14 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from bot.admin.audit import AuditLog
-from bot.admin.events import EventLog
-from bot.admin.forget import ForgetService
-from bot.db import now_iso, open_db
-from bot.group.service import GroupService
-from bot.interview.graph import build_graph
-from bot.interview.service import Finished, InterviewService, QuestionStep
-from bot.wiring import interview_event_hook, open_checkpointer
+from bot.db import now_iso
+from bot.interview.service import Finished, QuestionStep
+from bot.services import open_services
 
 SECRET = "我们的秘密答案 MARKER-7f3a"  # a free-text answer only user 1 ever typed
 
@@ -28,14 +23,13 @@ def count(path: Path, sql: str, *args: object) -> int:
         return conn.execute(sql, args).fetchone()[0]
 
 
-async def test_forget_deletes_everything_of_the_user_and_nothing_else(tmp_path: Path, rubric, knowledge) -> None:  # type: ignore[no-untyped-def]
-    cp_path, db_path = tmp_path / "checkpoints.sqlite", tmp_path / "bot.sqlite"
-    async with open_checkpointer(cp_path) as saver, open_db(db_path) as db:
-        events, audit = EventLog(db), AuditLog(db)
-        graph = build_graph(rubric=rubric, checkpointer=saver, citer=knowledge)
-        interview = InterviewService(graph=graph, rubric=rubric, on_event=interview_event_hook(events))
-        groups = GroupService(db, rubric=rubric, citer=knowledge, events=events)
-        service = ForgetService(db, interview=interview, groups=groups, audit=audit)
+async def test_forget_deletes_everything_of_the_user_and_nothing_else(settings) -> None:  # type: ignore[no-untyped-def]
+    folder = settings.data_dir
+    cp_path, db_path = settings.checkpoint_path, settings.db_path
+    async with open_services(settings, first_start=False) as services:
+        db, interview, audit, service = services.db, services.interview, services.audit, services.privacy
+        await services.question_messages.set(1, 77)  # user 1's current question message
+        await services.scheduler.schedule("remind", due_at=0.0, user_id=1, payload={"note": "MARKER-job"})
 
         for user in (1, 2):
             step = await interview.start(f"chat:{user}")
@@ -54,7 +48,7 @@ async def test_forget_deletes_everything_of_the_user_and_nothing_else(tmp_path: 
         await audit.refused(user_id=1, user_name="一号 MARKER-name", action="kb")
         await audit.record(user_id=3, user_name="管理员", action="reingest", result="v1 -> v2")
         assert count(cp_path, "SELECT count(*) FROM checkpoints WHERE thread_id = 'chat:1'") > 0
-        assert b"MARKER-7f3a" in raw(tmp_path) and b"MARKER-name" in raw(tmp_path)  # the check below can fail
+        assert b"MARKER-7f3a" in raw(folder) and b"MARKER-name" in raw(folder) and b"MARKER-job" in raw(folder)
 
         forgotten = await service.forget(1)
 
@@ -71,6 +65,8 @@ async def test_forget_deletes_everything_of_the_user_and_nothing_else(tmp_path: 
     assert count(db_path, "SELECT count(*) FROM group_votes WHERE user_id = 1") == 0
     assert count(db_path, "SELECT count(*) FROM group_participants WHERE user_id = 1") == 0
     assert count(db_path, "SELECT count(*) FROM group_votes WHERE user_id = 2") == 1
+    assert count(db_path, "SELECT count(*) FROM chat_messages WHERE chat_id = 1") == 0
+    assert count(db_path, "SELECT count(*) FROM scheduled_jobs WHERE user_id = 1") == 0
     # Not only the rows: the deleted text is gone from the files (secure_delete, write-ahead logs checkpointed).
-    assert b"MARKER-7f3a" not in raw(tmp_path) and SECRET.encode() not in raw(tmp_path)
-    assert b"MARKER-name" not in raw(tmp_path)
+    assert b"MARKER-7f3a" not in raw(folder) and SECRET.encode() not in raw(folder)
+    assert b"MARKER-name" not in raw(folder) and b"MARKER-job" not in raw(folder)

@@ -23,9 +23,8 @@ from bot.knowledge.embeddings import (
 from bot.knowledge.ingest import Ingestor, collect_sources
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
-from tests.test_knowledge_ingest import HashEmbeddings
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+from tests.knowledge.fakes import HashEmbeddings
 
 
 def test_backend_defaults_to_e5_and_follows_an_embedding_model() -> None:

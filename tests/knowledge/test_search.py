@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bench.retrieval_eval import evaluate, load_items
 from bot.knowledge.chunking import split_sentences
 from bot.knowledge.lexical import ChineseTokenizer, normalise
+from tests.conftest import KNOWLEDGE
 
-GUIDANCE = (Path(__file__).resolve().parent.parent / "knowledge" / "guidance.md").read_text(encoding="utf-8")
+GUIDANCE = (KNOWLEDGE / "guidance.md").read_text(encoding="utf-8")
 
 # Measured with the default SearchParams and e5 (`python -m bench.retrieval_eval --set tune --set holdout`), both
 # sets used for tuning: holdout (90 in-scope + 30 off-topic) hit@1 0.911, hit@3 0.978, answered 1.000, refused 0.967;

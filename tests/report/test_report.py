@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 from bot.interview.report import Report, build_report
 from bot.report.chart import cjk_font_path, radar_png
 from bot.report.markdown import report_json, report_markdown
+from tests.conftest import KNOWLEDGE
 
-GUIDANCE = (Path(__file__).resolve().parent.parent / "knowledge" / "guidance.md").read_text(encoding="utf-8")
+GUIDANCE = (KNOWLEDGE / "guidance.md").read_text(encoding="utf-8")
 
 
 def _all_gaps_report(rubric, knowledge) -> Report:  # type: ignore[no-untyped-def]

@@ -1,48 +1,26 @@
 """Versions and `ingest.py`: build beside the active version, switch atomically, refuse bad input, roll back.
 
 These tests use a small deterministic embedding (no model load) so they run in seconds; the real MiniLM model is
-exercised by tests/test_knowledge_search.py.
+exercised by tests/knowledge/test_search.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import math
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from bot.errors import GuidanceError, IngestBusyError
 from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import KEEP_VERSIONS, VersionStore, make_client
+from tests.conftest import KNOWLEDGE, ROOT
+from tests.knowledge.fakes import HashEmbeddings
 
-ROOT = Path(__file__).resolve().parent.parent
-KNOWLEDGE = ROOT / "knowledge"
 QUESTION = "怎么给私域用户做画像，要从哪些维度去看"
-
-
-class HashEmbeddings(Embeddings):
-    """Deterministic bag-of-characters vectors: enough for Chroma, no model to load."""
-
-    dim = 32
-
-    def _vector(self, text: str) -> list[float]:
-        v = [0.0] * self.dim
-        for ch in text:
-            v[int(hashlib.md5(ch.encode()).hexdigest()[:4], 16) % self.dim] += 1.0
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm for x in v]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self._vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
 
 
 @pytest.fixture
@@ -218,7 +196,7 @@ def env(tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KNOWLEDGE_DIR", str(folder))
     monkeypatch.delenv("CHROMA_URL", raising=False)
-    monkeypatch.setattr("bot.wiring.make_embeddings", lambda *a, **k: HashEmbeddings())
+    monkeypatch.setattr("bot.services.make_embeddings", lambda *a, **k: HashEmbeddings())
     return tmp_path / "data"
 
 

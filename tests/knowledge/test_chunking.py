@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.knowledge.chunking import DEFAULT_CHUNK_SIZE, Chunk, chunk_document, split_sentences
 from bot.knowledge.documents import load_document, parse_document
+from tests.conftest import KNOWLEDGE
 
-GUIDANCE = Path(__file__).resolve().parent.parent / "knowledge" / "guidance.md"
+GUIDANCE = KNOWLEDGE / "guidance.md"
 
 
 def _check(doc, chunks: list[Chunk], size: int) -> None:  # type: ignore[no-untyped-def]

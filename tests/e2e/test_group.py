@@ -4,37 +4,30 @@ privacy mode on and the per-group flood limit enforced (scaled down in time so a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests.botapi import BotAPIServer, FloodLimits, SentMessage, SimUser
-from tests.e2e import TOKEN, BotProcess
+from tests.e2e.harness import GUIDANCE, BotProcess, is_question
 
-GUIDANCE = (Path(__file__).resolve().parent.parent / "knowledge" / "guidance.md").read_text(encoding="utf-8")
 TIMEOUT = 120  # generous: a slow, shared machine, and the bot paces itself to the group limit
 GROUP = -1001234567890
 TOPIC = 7
 # Telegram's rule is 20 messages a minute per group; the same 20, in an 8-second window, keeps tests short.
 WINDOW = 8
-BOT_ENV = {"GROUP_RATE_LIMIT": "20", "GROUP_RATE_WINDOW": str(WINDOW), "GROUP_EDIT_INTERVAL": "0.5"}
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[BotAPIServer]:
+def server_options() -> dict[str, object]:
+    """Privacy mode on and the per-group flood limit enforced, scaled to the window."""
     limits = FloodLimits(group_limit=20, group_window=WINDOW, private_rate=100, private_burst=100, global_limit=1000)
-    async with BotAPIServer(token=TOKEN, bot_username="readiness_bot", privacy_mode=True,
-                            flood_limits=limits) as srv:
-        yield srv
+    return {"privacy_mode": True, "flood_limits": limits}
 
 
 @pytest.fixture
-async def bot(server: BotAPIServer, data_dir: Path, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    proc = BotProcess(server, data_dir, tmp_path / "bot.log", **BOT_ENV)
-    await proc.start()
-    yield proc
-    await proc.stop()
+def bot_env() -> dict[str, str]:
+    """The bot paces itself to the same scaled limit."""
+    return {"GROUP_RATE_LIMIT": "20", "GROUP_RATE_WINDOW": str(WINDOW), "GROUP_EDIT_INTERVAL": "0.5"}
 
 
 def team(server: BotAPIServer) -> list[SimUser]:
@@ -43,10 +36,6 @@ def team(server: BotAPIServer) -> list[SimUser]:
     server.add_group(GROUP, "增长团队", members=users[:3] + users[4:], admins=[users[3]], type="supergroup",
                      is_forum=True, topics=[TOPIC])
     return users
-
-
-def question(n: int):  # type: ignore[no-untyped-def]
-    return lambda m: f"第 {n}/20 题" in m.text and m.buttons
 
 
 def closed(n: int):  # type: ignore[no-untyped-def]
@@ -89,7 +78,7 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
 
     # Questions 1–4: everybody presses at once; 王五 is far from the others (disagreement); 李四 changes his mind.
     for n in range(1, 5):
-        message = await server.wait_for_message(GROUP, question(n), timeout=TIMEOUT)
+        message = await server.wait_for_message(GROUP, is_question(n), timeout=TIMEOUT)
         assert message.thread_id == TOPIC
         options = votes_of(message)
         await press(server, li, message, data=options[-1])  # 李四's first choice, changed below
@@ -103,24 +92,23 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
     assert "分歧较大" in q4.text and "王五" in q4.text, "the closed question shows who chose what"
 
     # The bot restarts in the middle of question 5: votes already cast and the open question survive.
-    message = await server.wait_for_message(GROUP, question(5), timeout=TIMEOUT)
+    message = await server.wait_for_message(GROUP, is_question(5), timeout=TIMEOUT)
     options = votes_of(message)
     await press(server, zhang, message, data=options[0])
     # The bot paced itself under the group limit. (A new process starts with an empty pacer while Telegram still
     # counts the old one's messages, so after the restart a 429 may happen; it is waited out and retried.)
     assert server.flood.rejected == 0
-    assert await bot.stop() == 0, bot.log()
-    await bot.start()
+    assert await bot.restart() == 0, bot.log()
     for u in (li, wang, zhao):
         await press(server, u, message, data=options[1])
     await server.wait_for_message(GROUP, closed(5), timeout=TIMEOUT)
 
     # Question 6: a member who is not a controller cannot move on; the group admin can.
-    message = await server.wait_for_message(GROUP, question(6), timeout=TIMEOUT)
+    message = await server.wait_for_message(GROUP, is_question(6), timeout=TIMEOUT)
     await press(server, qian, message, data=votes_of(message)[0])  # voting joins 钱七
     assert "只有发起人或群管理员" in await press(server, li, message, "下一题")
     await press(server, zhao, message, "下一题")
-    message = await server.wait_for_message(GROUP, question(7), timeout=TIMEOUT)
+    message = await server.wait_for_message(GROUP, is_question(7), timeout=TIMEOUT)
     await press(server, zhang, message, data=votes_of(message)[0])
     await press(server, zhang, message, "结束")
 
@@ -176,12 +164,12 @@ async def test_a_429_storm_in_the_group_loses_nothing(server: BotAPIServer, bot:
     server.flood.force_429(4, retry_after=1, chat_id=GROUP)  # Telegram says "retry after 1" four times
     await press(server, zhang, lobby, "开始答题")
     for n in (1, 2):
-        message = await server.wait_for_message(GROUP, question(n), timeout=TIMEOUT)
+        message = await server.wait_for_message(GROUP, is_question(n), timeout=TIMEOUT)
         for u in (zhang, li, wang):
             await press(server, u, message, data=votes_of(message)[0])
         await server.wait_for_message(GROUP, closed(n), timeout=TIMEOUT)
     assert server.flood.rejected >= 4
-    await server.wait_for_message(GROUP, question(3), timeout=TIMEOUT)
+    await server.wait_for_message(GROUP, is_question(3), timeout=TIMEOUT)
 
 
 async def test_forged_and_foreign_buttons_change_nothing(server: BotAPIServer, bot: BotProcess) -> None:
@@ -189,7 +177,7 @@ async def test_forged_and_foreign_buttons_change_nothing(server: BotAPIServer, b
     sent = zhang.send("/diagnose", GROUP)
     lobby = await server.wait_for_message(GROUP, lambda m: "🙋 加入" in m.button_texts, after=sent, timeout=TIMEOUT)
     await press(server, zhang, lobby, "开始答题")
-    message = await server.wait_for_message(GROUP, question(1), timeout=TIMEOUT)
+    message = await server.wait_for_message(GROUP, is_question(1), timeout=TIMEOUT)
     session = votes_of(message)[0].split(":")[1]
     for forged in (f"gv1:{session}:5:0", f"gv1:{session}:0:9", "gv1:999:0:0", f"gc1:{session}:next:3", "zz:1"):
         answer = await server.wait_for_callback_answer(zhang.press_raw(GROUP, message.message_id, forged),

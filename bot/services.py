@@ -1,0 +1,151 @@
+"""The composition root: `open_services(settings)` builds every service once, wires the seams, and closes them.
+
+The Telegram bot, the terminal chat, `ingest.py`, the benchmarks and the tests all open the same `Services`;
+nothing else builds a service. The wiring, in one picture:
+
+```
+Settings ─┬─ VersionStore(Chroma, embeddings) ── KnowledgeBase ──────────── (Citer, section titles)
+          ├─ RubricHolder ─ subscribers: InterviewService (rebuilds its graph), GroupService (reads `current`)
+          ├─ checkpointer ── graph(rubric) ── InterviewService ── EventSink ─┐
+          └─ bot.sqlite ─┬─ EventLog (the EventSink) ◀─ GroupService ───────┘
+                         ├─ AuditLog, QuestionMessages, Scheduler
+                         └─ ForgetService(interview, events, groups, audit, question messages, scheduler)
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.admin.audit import AuditLog
+from bot.admin.events import EventLog
+from bot.admin.forget import ForgetService
+from bot.admin.guidance import GuidanceService
+from bot.config import Settings, offline_guards
+from bot.db import QuestionMessages, open_db
+from bot.group.service import GroupService
+from bot.interview.rubric import Rubric, RubricHolder, load_rubric
+from bot.interview.service import InterviewService
+from bot.knowledge.embeddings import make_embeddings
+from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
+from bot.knowledge.search import KnowledgeBase
+from bot.knowledge.store import VersionStore, make_client
+from bot.scheduler import Scheduler
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Every service of a running bot, built once by `open_services`; handlers receive them by these names."""
+
+    settings: Settings
+    knowledge: KnowledgeBase
+    rubrics: RubricHolder
+    interview: InterviewService
+    db: aiosqlite.Connection
+    events: EventLog
+    groups: GroupService
+    audit: AuditLog
+    guidance: GuidanceService
+    privacy: ForgetService
+    question_messages: QuestionMessages
+    scheduler: Scheduler
+
+    def handler_data(self) -> dict[str, Any]:
+        """The services by name, for the dispatcher's handler data."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def build_store(settings: Settings) -> VersionStore:
+    """The versioned Chroma store with the configured (lazily loaded) embedding model."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    client = make_client(data_dir=settings.data_dir, chroma_url=settings.chroma_url)
+    return VersionStore(client, make_embeddings(settings.embedding_backend, settings.embedding_model))
+
+
+def ensure_knowledge(settings: Settings, store: VersionStore, rubric: Rubric | None) -> None:
+    """Builds the knowledge base from knowledge/ on first start (so a fresh clone works with one command); says in
+    one line when the active version was embedded by another model."""
+    if store.active_id() is not None:
+        mismatch = store.model_mismatch()
+        if mismatch:
+            logger.warning("%s (run python ingest.py, or /reingest)", mismatch)
+        return
+    logger.info("first start: ingesting the guidance in %s", settings.knowledge_dir)
+    print("首次启动：正在导入 knowledge/ 中的指导文章…", file=sys.stderr)
+    result = Ingestor(store, lock_path=settings.data_dir / LOCK_FILE).ingest(
+        collect_sources(settings.knowledge_dir, settings.uploads_dir),
+        created_by="first-start",
+        required_sections=rubric.cited_sections() if rubric else (),
+    )
+    print(f"知识库 {result.version.id if result.version else '?'} 已就绪（{result.chunks} 个片段）。", file=sys.stderr)
+
+
+def load_rubric_if_present(settings: Settings) -> Rubric | None:
+    """The validated rubric of KNOWLEDGE_DIR (None when the folder has none, as in a bare guidance folder)."""
+    return load_rubric(settings.rubric_path) if settings.rubric_path.exists() else None
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
+    """The interview checkpointer on a SQLite file (see bot.interview.checkpoint), closed on exit."""
+    from bot.interview.checkpoint import open_saver
+
+    with contextlib.contextmanager(open_saver)(path) as saver:
+        yield saver
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, first_start: bool = True, llm: Any | None = None,
+                        store: VersionStore | None = None) -> AsyncIterator[Services]:
+    """Opens every service (the knowledge base is built on first start unless `first_start` is False); closes them.
+
+    `store` replaces the Chroma store built from the settings (tests pass one with a stand-in embedding model).
+    """
+    from bot.interview.graph import build_graph
+    from bot.interview.reader import reader_for
+
+    offline_guards(settings)
+    if store is None:
+        store = await asyncio.to_thread(build_store, settings)
+    rubric = await asyncio.to_thread(load_rubric_if_present, settings)
+    if rubric is None:
+        raise FileNotFoundError(f"no rubric at {settings.rubric_path}")
+    if first_start:
+        await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
+    knowledge = KnowledgeBase(store)
+    rubrics = RubricHolder(rubric)
+    async with contextlib.AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_db(settings.db_path))
+        checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_path))
+        events = EventLog(db)
+        reader = reader_for(store.embeddings)
+
+        def graph_for(current: Rubric) -> Any:
+            return build_graph(rubric=current, checkpointer=checkpointer, citer=knowledge, reader=reader, llm=llm)
+
+        interview = InterviewService(graph=graph_for(rubric), rubric=rubric, section_title=knowledge.section_title,
+                                     events=events)
+        rubrics.subscribe(lambda new: interview.reload(graph_for(new), new))
+        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=events)
+        audit = AuditLog(db)
+        question_messages = QuestionMessages(db)
+        scheduler = Scheduler(db)
+        guidance = GuidanceService(store, knowledge_dir=settings.knowledge_dir, uploads_dir=settings.uploads_dir,
+                                   lock_path=settings.data_dir / LOCK_FILE,
+                                   required_sections=lambda: rubrics.current.cited_sections())
+        privacy = ForgetService(db, interview=interview, events=events, groups=groups, audit=audit,
+                                others=(question_messages, scheduler))
+        yield Services(settings=settings, knowledge=knowledge, rubrics=rubrics, interview=interview, db=db,
+                       events=events, groups=groups, audit=audit, guidance=guidance, privacy=privacy,
+                       question_messages=question_messages, scheduler=scheduler)
