@@ -4,6 +4,9 @@
     python -m bench.reader_eval --set dev --verbose  # one set, misses printed (tuning sets only)
     python -m bench.reader_eval --rules-only         # the deterministic rules alone (no embedding model)
     python -m bench.reader_eval --grid               # the sweep the semantic parameters were chosen with
+    python -m bench.reader_eval --llm                # + the chat model of LLM_MODEL/LLM_BASE_URL/LLM_API_KEY on the
+                                                     #   answers the rules + e5 leave unclear (--llm-test-server: the
+                                                     #   in-repo test server, plumbing figures only)
 
 `dev`, `holdout` and `holdout2` are the team's sets (tuned on); `twin` was written for issue #10 by a helper that
 never saw the code, the rubric's examples or the other sets, and is run once after tuning.
@@ -106,6 +109,48 @@ def grid(rubric: Rubric, rows: list[dict[str, Any]]) -> None:
               f"asked {m['asked_again_clear']:.3f} misread(all) {m['misread_all']:.3f}")
 
 
+async def evaluate_with_model(rubric: Rubric, rows: list[dict[str, Any]], reader: AnswerReader,
+                              model: Any) -> dict[str, float]:
+    """The reader, then the chat model on what it leaves unclear: accuracy, misread, fallbacks, model latency."""
+    from bot.interview.model_reader import read_with_model
+
+    right = misread = asked = fallbacks = calls = 0
+    latencies: list[float] = []
+    clear = [r for r in rows if r.get("clear")]
+    for r in rows:
+        question = rubric.question(r["question"])
+        got = reader.read(question, str(r["answer"]))
+        if got.kind == "unclear":
+            calls += 1
+            start = time.perf_counter()
+            by_model = await read_with_model(model, question, str(r["answer"]))
+            latencies.append((time.perf_counter() - start) * 1000)
+            fallbacks += by_model is None
+            got = by_model or got
+        if r.get("clear"):
+            right += got.level == r["level"]
+            asked += got.level is None
+        misread += got.level is not None and got.level != r.get("level")
+    latencies.sort()
+    pct = (lambda q: latencies[min(len(latencies) - 1, int(q * (len(latencies) - 1)))]) if latencies else (lambda q: 0.0)
+    n = max(len(clear), 1)
+    return {"accuracy_clear": right / n, "asked_again_clear": asked / n, "misread_all": misread / max(len(rows), 1),
+            "model_calls": calls, "fallbacks": fallbacks, "p50_ms": pct(0.5), "p95_ms": pct(0.95)}
+
+
+async def _with_model(args: argparse.Namespace, rubric: Rubric, reader: AnswerReader) -> int:
+    from bench.llm_server import configured_model
+
+    async with configured_model(test_server=args.llm_test_server) as model:
+        for name in args.sets or list(SETS):
+            m = await evaluate_with_model(rubric, load_rows(name), reader, model)
+            print(f"[{name}] rules + e5 + {model.name}: accuracy on clear answers {m['accuracy_clear']:.3f}, "
+                  f"asked again {m['asked_again_clear']:.3f}, misread over all answers {m['misread_all']:.3f}; "
+                  f"model calls {m['model_calls']:.0f}, fallbacks {m['fallbacks']:.0f}; "
+                  f"model latency p50 {m['p50_ms']:.0f} ms, p95 {m['p95_ms']:.0f} ms")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the reader's figures."""
     parser = argparse.ArgumentParser()
@@ -113,8 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print misses (tuning sets only)")
     parser.add_argument("--rules-only", action="store_true", help="the rules without the embedding voice")
     parser.add_argument("--grid", action="store_true", help="sweep the semantic parameters on the tuning sets")
+    parser.add_argument("--llm", action="store_true", help="also run the configured chat model (LLM_* settings)")
+    parser.add_argument("--llm-test-server", action="store_true", help="with --llm: the in-repo test server")
     args = parser.parse_args(argv)
     rubric = load_rubric(ROOT / "knowledge" / "rubric.yaml")
+    if args.llm:
+        import asyncio
+
+        return asyncio.run(_with_model(args, rubric, make_reader(rules_only=args.rules_only)))
     if args.grid:
         grid(rubric, [r for name in TUNING for r in load_rows(name)])
         return 0

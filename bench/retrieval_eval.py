@@ -5,6 +5,7 @@
     python -m bench.retrieval_eval --compare             # BM25 alone / dense alone / fused, side by side
     python -m bench.retrieval_eval --grid                # the sweep the defaults were chosen with (tuning sets)
     python -m bench.retrieval_eval --backend sentence-transformers   # the packaged MiniLM instead of e5
+    python -m bench.retrieval_eval --llm [--llm-test-server]   # grounded answers of the configured chat model
 
 Sets (bench/data/retrieval_<set>.yaml). About the article (knowledge/guidance.md): `tune`, `holdout`, `holdout2`
 (the team's, tuned on) and `twin` (written independently for issue #10, run once after tuning). About a second
@@ -187,6 +188,26 @@ def grid(kbs: dict[str, Any], sets: dict[str, list[Item]]) -> None:
         print(f"  {name}: answered {answered:.3f} refused {refused:.3f}")
 
 
+async def grounded_figures(kb: Any, items: Sequence[Item], model: Any) -> dict[str, float]:
+    """For every answered question: the model's grounded answer kept (its citations among the passages) or not."""
+    from bot.knowledge.answer import grounded_answer
+
+    kept = dropped = 0
+    latencies: list[float] = []
+    for it in items:
+        passages = kb.search(it.q, k=3)
+        if not passages:
+            continue  # the model is never asked without passages
+        start = time.perf_counter()
+        answer = await grounded_answer(model, it.q, passages)
+        latencies.append((time.perf_counter() - start) * 1000)
+        kept += answer is not None
+        dropped += answer is None
+    latencies.sort()
+    p = (lambda q: latencies[min(len(latencies) - 1, int(q * (len(latencies) - 1)))]) if latencies else (lambda q: 0.0)
+    return {"asked": kept + dropped, "kept": kept, "fallbacks": dropped, "p50_ms": p(0.5), "p95_ms": p(0.95)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the retrieval figures."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -198,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", default=None, help="EMBEDDING_BACKEND (default e5)")
     parser.add_argument("--model", default=None, help="EMBEDDING_MODEL for the sentence-transformers backend")
     parser.add_argument("--json", action="store_true", help="one JSON object of every figure at the end")
+    parser.add_argument("--llm", action="store_true", help="grounded answers of the configured chat model")
+    parser.add_argument("--llm-test-server", action="store_true", help="with --llm: the in-repo test server")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -216,6 +239,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kbs[n] = kb
         if args.grid:
             grid(kbs, {n: load_items(n) for n in names})
+            return 0
+        if args.llm:
+            import asyncio
+
+            from bench.llm_server import configured_model
+
+            async def run() -> None:
+                async with configured_model(test_server=args.llm_test_server) as model:
+                    for n in names:
+                        g = await grounded_figures(kbs[n], load_items(n), model)
+                        print(f"[{n}] {model.name}: asked {g['asked']:.0f} (questions with passages), grounded "
+                              f"answers kept {g['kept']:.0f}, fallbacks to the passages {g['fallbacks']:.0f}; "
+                              f"latency p50 {g['p50_ms']:.0f} ms, p95 {g['p95_ms']:.0f} ms")
+
+            asyncio.run(run())
             return 0
         for n in names:
             items = load_items(n)

@@ -62,7 +62,8 @@ async def _chat(settings: Settings) -> int:
     from bot.terminal import run_terminal
 
     async with open_services(settings) as services:
-        return await run_terminal(services.interview, reports_dir=settings.reports_dir, knowledge=services.knowledge)
+        return await run_terminal(services.interview, reports_dir=settings.reports_dir, knowledge=services.knowledge,
+                                  llm=services.llm)
 
 
 async def _telegram(settings: Settings) -> int:

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
                     "packaged all-MiniLM-L6-v2 (English only).",
     )
     chroma_url: str | None = Field(default=None, description="Chroma server URL (HttpClient); default: embedded.")
+    llm_model: str | None = Field(
+        default=None, description="Chat model name (none = no model, the default); `provider:model` without a base URL.")
+    llm_base_url: str | None = Field(default=None, description="An OpenAI-compatible endpoint (…/v1) for LLM_MODEL.")
+    llm_api_key: SecretStr | None = Field(default=None, description="The endpoint's API key (never logged).")
+    llm_timeout: float = Field(default=8.0, gt=0, description="Seconds a model call may take before the fallback.")
     log_level: str = Field(default="INFO", description="Python logging level.")
     group_rate_limit: int = Field(
         default=20, ge=1, description="Messages (sends and edits) the bot allows itself per group per window."

@@ -93,3 +93,11 @@ class RubricSource(Protocol):
     def subscribe(self, listener: Any) -> None:
         """Calls `listener(new_rubric)` after every reload."""
         ...
+
+
+class Completer(Protocol):
+    """The optional chat model as the rooms use it (bot.llm.ChatModel): text in, cleaned text out, None on failure."""
+
+    async def complete(self, text: str) -> str | None:
+        """The model's answer, or None when it is absent, slow, failing or said nothing."""
+        ...

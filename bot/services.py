@@ -39,6 +39,7 @@ from bot.knowledge.embeddings import make_embeddings
 from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
+from bot.llm import ChatModel, build_chat_model
 from bot.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Services:
     privacy: ForgetService
     question_messages: QuestionMessages
     scheduler: Scheduler
+    llm: ChatModel | None  # the optional chat model (LLM_MODEL); None: the deterministic path only
 
     def handler_data(self) -> dict[str, Any]:
         """The services by name, for the dispatcher's handler data."""
@@ -106,11 +108,13 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, first_start: bool = True, llm: Any | None = None,
-                        store: VersionStore | None = None) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, *, first_start: bool = True, store: VersionStore | None = None,
+                        ) -> AsyncIterator[Services]:
     """Opens every service (the knowledge base is built on first start unless `first_start` is False); closes them.
 
     `store` replaces the Chroma store built from the settings (tests pass one with a stand-in embedding model).
+    With LLM_MODEL set, the chat model is built and sent one test prompt; a model that does not answer is reported
+    here once, and every use of it falls back to the deterministic path.
     """
     from bot.interview.graph import build_graph
     from bot.interview.reader import reader_for
@@ -125,6 +129,14 @@ async def open_services(settings: Settings, *, first_start: bool = True, llm: An
         await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
     knowledge = KnowledgeBase(store)
     rubrics = RubricHolder(rubric)
+    llm = build_chat_model(settings)
+    if llm is not None:
+        status = await llm.probe()
+        if status.ok:
+            logger.info("chat model %s at %s answered in %.1f s", status.model, status.endpoint, status.seconds)
+        else:
+            logger.warning("chat model %s at %s is not answering (%s): the bot runs on the deterministic path "
+                           "until it does", status.model, status.endpoint, status.detail)
     async with contextlib.AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_db(settings.db_path))
         checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_path))
@@ -148,4 +160,4 @@ async def open_services(settings: Settings, *, first_start: bool = True, llm: An
                                 others=(question_messages, scheduler))
         yield Services(settings=settings, knowledge=knowledge, rubrics=rubrics, interview=interview, db=db,
                        events=events, groups=groups, audit=audit, guidance=guidance, privacy=privacy,
-                       question_messages=question_messages, scheduler=scheduler)
+                       question_messages=question_messages, scheduler=scheduler, llm=llm)

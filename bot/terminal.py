@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from bot.errors import InterviewError
 from bot.interview.report import Report
 from bot.interview.service import Finished, InterviewService, QuestionStep, RecordedAnswer, StaleAction, Step
+from bot.knowledge.answer import grounded_answer
+from bot.ports import Completer
 from bot.report import CHAT_GAPS, section_label
 from bot.report.chart import radar_png
 from bot.report.markdown import report_json, report_markdown
@@ -52,11 +54,13 @@ def render_recorded(recorded: RecordedAnswer) -> str:
     return f"记录为：「{recorded.label}」（第 {recorded.index + 1} 题{note}；输入 /fix 修改）"
 
 
-def render_passages(query: str, passages: Sequence[Passage]) -> str:
-    """A side question answered from the guidance: section id and title, then the passage, for each hit."""
+def render_passages(query: str, passages: Sequence[Passage], *, summary: str | None = None) -> str:
+    """A side question answered from the guidance: the chat model's short answer when there is one, then section id
+    and title and the passage, for each hit."""
     if not passages:
         return NOT_COVERED
-    lines = [f"关于「{query}」，指导文章中最相关的内容："]
+    lines = [f"简答（根据下面的原文整理，方括号内为章节号）：{summary}", ""] if summary else []
+    lines.append(f"关于「{query}」，指导文章中最相关的内容：")
     for p in passages:
         lines.append(f"「{section_label(p.section, p.title)}」")
         lines.append(f"  {p.text}")
@@ -89,7 +93,7 @@ def _fix_target(step: Step, last_answered: str | None, service: InterviewService
 
 
 async def run_terminal(service: InterviewService, *, reports_dir: Path, knowledge: Guidance | None = None,
-                       thread_id: str = "terminal:local", stdin: TextIO | None = None,
+                       llm: Completer | None = None, thread_id: str = "terminal:local", stdin: TextIO | None = None,
                        stdout: TextIO | None = None) -> int:
     """Runs the interview until /quit; returns 0, or EXIT_INCOMPLETE when the input ends before the report."""
     inp, out = stdin or sys.stdin, stdout or sys.stdout
@@ -100,8 +104,9 @@ async def run_terminal(service: InterviewService, *, reports_dir: Path, knowledg
     async def answer_aside(query: str) -> None:
         query = query.strip()[:MAX_QUERY]
         passages = await asyncio.to_thread(knowledge.search, query, k=3) if knowledge is not None else []
+        summary = await grounded_answer(llm, query, passages)  # type: ignore[arg-type]
         say("")
-        say(render_passages(query, passages))
+        say(render_passages(query, passages, summary=summary))
 
     async def show(step: Step) -> None:
         if isinstance(step, QuestionStep):

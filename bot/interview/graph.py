@@ -24,10 +24,11 @@ from bot.interview.reader import AnswerReader
 from bot.interview.report import Citer
 from bot.interview.rubric import Rubric
 from bot.interview.state import InterviewState
+from bot.ports import Completer
 
 
 def build_graph(*, rubric: Rubric, checkpointer: Any, citer: Citer | None = None,
-                reader: AnswerReader | None = None, llm: Any | None = None) -> Any:
+                reader: AnswerReader | None = None, llm: Completer | None = None) -> Any:
     """Compiles the interview graph with the given checkpointer (never at import time)."""
     deps = Deps(rubric=rubric, reader=reader or AnswerReader(), citer=citer, llm=llm)
     total = len(rubric.questions)

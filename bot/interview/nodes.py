@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from langgraph.types import interrupt
 
+from bot.interview.model_reader import read_with_model
 from bot.interview.reader import AnswerReader
 from bot.interview.report import Citer, build_report
-from bot.interview.rubric import Question, Rubric
+from bot.interview.rubric import Rubric
 from bot.interview.state import Answer, ChooseOption, InputKind, InterviewState, Revisit, TypeText, parse_resume
+from bot.ports import Completer
 
 logger = logging.getLogger(__name__)
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
 MAX_ANSWER_CHARS = 1000  # what is kept of a free-text answer (the rest is noted as cut)
 
 NOTICE_BACK = "已返回上一题，可以重新作答。"
@@ -38,28 +37,13 @@ class Deps:
     rubric: Rubric
     reader: AnswerReader
     citer: Citer | None = None
-    llm: Any | None = None  # optional LangChain chat model (BaseChatModel); None by default
+    llm: Completer | None = None  # the optional chat model (bot.llm.ChatModel); None by default
 
 
 async def ask(state: InterviewState) -> dict[str, Any]:
     """Pauses for the user's answer to the current question (idempotent: it re-runs on resume)."""
     value = interrupt({"index": state.get("index", 0), "clarify": state.get("clarifying", False)})
     return {"incoming": value}
-
-
-async def _llm_level(deps: Deps, question: Question, text: str) -> int | None:
-    if deps.llm is None:
-        return None
-    template = (PROMPTS_DIR / "read_answer.txt").read_text(encoding="utf-8")
-    options = "\n".join(f"{o.level}. {o.label}" for o in sorted(question.options, key=lambda o: o.level))
-    try:
-        reply = await deps.llm.ainvoke(template.format(question=question.text, options=options, answer=text))
-    except Exception:  # noqa: BLE001 - the model is optional; the deterministic path still works
-        logger.exception("chat model failed; asking the user again instead")
-        return None
-    m = re.search(r"-?\d+", str(getattr(reply, "content", reply)))
-    level = int(m.group()) if m else -1
-    return level if 0 <= level <= question.max_level else None
 
 
 def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
@@ -100,12 +84,13 @@ def make_interpret(deps: Deps):  # type: ignore[no-untyped-def]
             return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
         # Off the event loop: the embedding voice costs ~15–25 ms of CPU a reading.
         reading = await asyncio.to_thread(deps.reader.read, question, text[:MAX_ANSWER_CHARS])
+        if reading.kind == "unclear" and deps.llm is not None:  # the model reads only what the rules could not
+            reading = await read_with_model(deps.llm, question, text[:MAX_ANSWER_CHARS]) or reading
         if reading.kind == "question":
             # Not an answer: nothing is recorded and `clarifying` is left as it was (this is not the re-ask).
             return {"route": "ask", "aside": text[:MAX_ANSWER_CHARS], "notice": NOTICE_ASIDE}
-        level = reading.level if reading.level is not None else await _llm_level(deps, question, text[:MAX_ANSWER_CHARS])
-        if level is not None:
-            answers[question.id] = Answer(level=level, text=kept, via="text")
+        if reading.level is not None:
+            answers[question.id] = Answer(level=reading.level, text=kept, via="text")
             return {"route": "advance", "answers": answers, "notice": "", "recorded": question.id}
         if not state.get("clarifying"):
             return {"route": "ask", "clarifying": True, "notice": NOTICE_CLARIFY}

@@ -13,6 +13,8 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
 from bot.interview.report import Report
 from bot.interview.service import QuestionStep, Step, private_thread
+from bot.knowledge.answer import grounded_answer
+from bot.ports import Completer
 from bot.report.chart import radar_png
 from bot.report.markdown import report_json, report_markdown
 from bot.telegram.keyboards import after_report_keyboard, question_keyboard
@@ -64,14 +66,19 @@ async def safe_edit(message: Message, text: str, markup: InlineKeyboardMarkup | 
     return await edit_html(message.bot, message.chat.id, message.message_id, text, markup)
 
 
-async def answer_from_guidance(message: Message, knowledge: KnowledgeBase, query: str) -> None:
-    """Searches the guidance and replies with the passages (or says it is not covered): /ask and side questions."""
+async def answer_from_guidance(message: Message, knowledge: KnowledgeBase, query: str,
+                               llm: Completer | None = None) -> None:
+    """Searches the guidance and replies with the passages (or says it is not covered): /ask and side questions.
+
+    With a chat model configured, a short answer written from those passages only (claims marked with their
+    section ids) comes first; the verbatim passages follow as always."""
     query = query.strip()[:MAX_QUERY]
     passages = await asyncio.to_thread(knowledge.search, query, k=3)
     if not passages:
         await message.answer(NOT_COVERED)
         return
-    for part in split_message(passages_html(query, passages)):
+    summary = await grounded_answer(llm, query, passages)
+    for part in split_message(passages_html(query, passages, summary=summary)):
         await message.answer(part)
 
 

@@ -145,9 +145,13 @@ def report_html(report: Report, *, max_gaps: int = CHAT_GAPS) -> str:
     return "\n\n".join(out)
 
 
-def passages_html(query: str, passages: Sequence[Passage]) -> str:
-    """An answer grounded in the guidance: the most relevant passages with section ids."""
-    out = [f"关于「{esc(clip(query, 80))}」，指导文章中最相关的内容："]
+def passages_html(query: str, passages: Sequence[Passage], *, summary: str | None = None) -> str:
+    """An answer grounded in the guidance: the chat model's short answer when there is one (its claims marked with
+    section ids), then the most relevant passages, verbatim, with their section ids."""
+    out = []
+    if summary:
+        out.append(f"<b>简答</b>（根据下面的原文整理，方括号内为章节号）\n{esc(clip(summary, 1500))}")
+    out.append(f"关于「{esc(clip(query, 80))}」，指导文章中最相关的内容：")
     for p in passages:
         out.append(f"<b>「{esc(section_label(p.section, p.title))}」</b>\n<blockquote>{esc(p.text)}</blockquote>")
     out.append("想知道你们公司是否准备好了？发送 /diagnose 开始诊断。")

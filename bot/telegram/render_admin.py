@@ -13,6 +13,7 @@ from bot.admin.rubric import RubricChange
 from bot.admin.stats import PeriodStats
 from bot.knowledge.ingest import Diff, IngestResult
 from bot.knowledge.store import VersionInfo
+from bot.llm import ModelStatus
 from bot.telegram.render import clip, esc
 
 NOT_ADMIN = "抱歉，这个功能仅供管理员使用。你可以发送 /diagnose 做准备度诊断，或直接提问。"
@@ -179,3 +180,14 @@ FORGET_PROMPT = ("将删除我为你保存的全部数据：诊断回答、进�
                  "以及你尝试管理命令被拒绝的记录。删除后无法恢复。确认删除吗？")
 FORGET_DONE = "🗑 已删除你的全部数据。之后如再使用，会重新开始保存。"
 FORGET_KEPT = "已取消，什么都没有删除。"
+
+
+def llm_html(status: ModelStatus | None) -> str:
+    """/llm: the model, its endpoint and a test prompt's outcome (the key is never shown)."""
+    if status is None:
+        return ("未配置聊天模型（LLM_MODEL 为空）：机器人只用确定性的规则与检索。设置 LLM_MODEL、LLM_BASE_URL、"
+                "LLM_API_KEY 后重启即可启用；启用后，用户的回答与提问会发送给该模型的提供方。")
+    head = f"<b>聊天模型</b>：{esc(status.model)}\n<b>接口</b>：{esc(status.endpoint)}"
+    if status.ok:
+        return f"{head}\n✅ 测试提示 {status.seconds:.1f} 秒返回：{esc(status.detail[:100])}"
+    return f"{head}\n❌ 测试失败（{status.seconds:.1f} 秒）：{esc(status.detail)}\n机器人照常使用确定性的规则与检索。"

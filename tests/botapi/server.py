@@ -38,6 +38,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.serving import Serving
+
 from .entities import (
     EntityParseError,
     ParsedText,
@@ -524,7 +526,7 @@ class SimUser:
 Handler = Callable[[Params], Awaitable[Any]]
 
 
-class BotAPIServer:
+class BotAPIServer(Serving):
     """Fake Bot API server; see the module docstring.
 
     Main knobs (all plain attributes, changeable while running):
@@ -712,12 +714,6 @@ class BotAPIServer:
             await self._runner.cleanup()
             self._runner = None
         self._notify()
-
-    async def __aenter__(self) -> BotAPIServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def add_method(self, name: str, handler: Callable[[Params], Awaitable[Any]]) -> None:
         """Serve (or replace) a Bot API method; ``handler(params)`` returns the result or raises

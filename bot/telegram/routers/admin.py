@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.errors import GuidanceError, IngestBusyError, RubricError
 from bot.interview.rubric import RubricHolder
 from bot.knowledge.documents import MAX_DOCUMENT_BYTES
+from bot.llm import ChatModel
 from bot.telegram import render_admin as r
 from bot.telegram.callbacks import AdminAct, AdminCb
 from bot.telegram.flow import safe_edit
@@ -38,7 +39,7 @@ T = TypeVar("T")
 ADMIN_COMMANDS = [
     ("kb", "知识库版本与状态"), ("reingest", "从 knowledge/ 与上传文件重新导入"), ("rollback", "回滚到上一个版本"),
     ("rubric", "校验并重新加载 rubric.yaml"), ("stats", "使用统计（7 天 / 30 天）"), ("audit", "最近 20 条管理操作"),
-    ("ingest", "如何上传指导文档"),
+    ("ingest", "如何上传指导文档"), ("llm", "聊天模型的配置与连通性测试"),
 ]
 PROGRESS_EVERY = 3.0  # seconds between progress edits of a long ingest
 AUDIT_ROWS = 20
@@ -344,6 +345,19 @@ async def rubric_command(message: Message, rubrics: RubricHolder, knowledge: Any
                               f"~{len(change.reworded)})")
 
 
+async def llm_command(message: Message, audit: AuditLog, llm: ChatModel | None = None) -> None:
+    """The configured chat model and endpoint (never the key), and one test prompt's reply time or exact error."""
+    uid, name = who(message.from_user)
+    if llm is None:
+        await _reply(message, r.llm_html(None))
+        await audit.record(user_id=uid, user_name=name, action="llm", result="no model configured")
+        return
+    status = await llm.probe()
+    await _reply(message, r.llm_html(status))
+    await audit.record(user_id=uid, user_name=name, action="llm", detail=status.model,
+                       result=f"ok {status.seconds:.1f} s" if status.ok else f"failed: {status.detail}", ok=status.ok)
+
+
 def make_router() -> Router:
     """A fresh router with this flow's handlers (one per dispatcher)."""
     router = Router(name=__name__)
@@ -363,6 +377,7 @@ def make_router() -> Router:
     command(rollback_command, "rollback")
     command(rubric_command, "rubric")
     command(stats_command, "stats")
+    command(llm_command, "llm")
     command(audit_command, "audit")
     command(ingest_command, "ingest")
     router.callback_query.register(upload_button, AdminCb.filter(F.act.in_({"up", "upx"})),

@@ -8,23 +8,25 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.ports import Completer
 from bot.telegram.flow import answer_from_guidance
 
 if TYPE_CHECKING:
     from bot.knowledge.search import KnowledgeBase
 
 
-async def ask_command(message: Message, command: CommandObject, knowledge: KnowledgeBase) -> None:
+async def ask_command(message: Message, command: CommandObject, knowledge: KnowledgeBase,
+                      llm: Completer | None = None) -> None:
     """/ask <question>."""
     if not command.args:
         await message.answer("请在 /ask 后面写上你的问题，例如：/ask 为什么要先做用户分层？")
         return
-    await answer_from_guidance(message, knowledge, command.args)
+    await answer_from_guidance(message, knowledge, command.args, llm)
 
 
-async def free_question(message: Message, knowledge: KnowledgeBase) -> None:
+async def free_question(message: Message, knowledge: KnowledgeBase, llm: Completer | None = None) -> None:
     """Any message outside an interview is a question about the guidance."""
-    await answer_from_guidance(message, knowledge, message.text or "")
+    await answer_from_guidance(message, knowledge, message.text or "", llm)
 
 
 async def unknown_command(message: Message) -> None:

@@ -7,8 +7,10 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.interview.service import InterviewService
+from bot.llm import ChatModel
 from bot.telegram.flow import thread_of
 from bot.telegram.keyboards import start_keyboard
+from bot.telegram.render import esc
 
 WELCOME = (
     "你好！我是<b>私域启动准备度诊断</b>助手。\n\n"
@@ -27,7 +29,7 @@ HELP = (
     "<b>团队诊断</b>：把我加进团队群，在群里发送 /diagnose，全队对同一组问题投票，报告会指出大家意见不一致的地方。\n\n"
     "<b>数据与隐私</b>：我保存 ① 你的诊断回答（文字按原样）、进度和报告，用于继续诊断和再次查看报告；"
     "② 使用统计记录（何时开始、完成诊断，各维度得分和缺口），管理员在机器人里只能看到汇总；③ 团队诊断中你的投票和参与记录；"
-    "④ 你尝试使用管理员命令被拒绝的记录。你向我提的问题（/ask 或诊断之外直接发送）不保存；诊断答题中顺带提的问题和回答一样保存在诊断记录里。数据只存放在运行本机器人的服务器上，不发送给任何第三方。"
+    "④ 你尝试使用管理员命令被拒绝的记录。你向我提的问题（/ask 或诊断之外直接发送）不保存；诊断答题中顺带提的问题和回答一样保存在诊断记录里。数据只存放在运行本机器人的服务器上；除非管理员配置了聊天模型，不发送给任何第三方。"
     "目前<b>没有自动过期</b>：数据一直保留，直到你发送 /forget 并确认删除（删除后无法恢复；管理员执行的管理操作记录会保留在审计日志中）。"
 )
 
@@ -37,9 +39,14 @@ async def start_command(message: Message) -> None:
     await message.answer(WELCOME, reply_markup=start_keyboard())
 
 
-async def help_command(message: Message) -> None:
-    """Lists the commands."""
-    await message.answer(HELP)
+async def help_command(message: Message, llm: ChatModel | None = None) -> None:
+    """Lists the commands and says what is stored — and, with a chat model configured, what is sent to it."""
+    text = HELP
+    if llm is not None:
+        text += (f"\n\n<b>聊天模型</b>：本机器人配置了聊天模型 {esc(llm.name)}（{esc(llm.endpoint)}）。"
+                 "规则读不懂的文字回答、你提的问题以及检索到的指导原文会发送给该模型的提供方，用来读懂回答和整理简答；"
+                 "模型不可用时机器人照常工作。")
+    await message.answer(text)
 
 
 async def cancel_command(message: Message, interview: InterviewService) -> None:

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.db import QuestionMessages
 from bot.errors import InterviewError
 from bot.interview.service import InterviewService, NoInterview, QuestionStep, RecordedAnswer, StaleAction, Step
+from bot.ports import Completer
 from bot.telegram.callbacks import AnswerCb, FixCb, NavCb
 from bot.telegram.flow import answer_from_guidance, drop_buttons, edit_html, safe_edit, send_step, thread_of
 from bot.telegram.keyboards import fix_keyboard
@@ -80,7 +81,7 @@ async def navigate_command(message: Message, bot: Bot, interview: InterviewServi
 
 
 async def text_answer(message: Message, bot: Bot, interview: InterviewService, knowledge: KnowledgeBase,
-                      question_messages: QuestionMessages) -> None:
+                      question_messages: QuestionMessages, llm: Completer | None = None) -> None:
     """Reads a free-text answer: shows what was recorded (with ✏️ 改一下), or answers a side question, then asks on."""
     thread = thread_of(message.chat.id)
     text = message.text or ""
@@ -96,7 +97,7 @@ async def text_answer(message: Message, bot: Bot, interview: InterviewService, k
     elif old is not None:
         await drop_buttons(bot, chat_id, old)
     if isinstance(step, QuestionStep) and step.aside:
-        await answer_from_guidance(message, knowledge, step.aside)
+        await answer_from_guidance(message, knowledge, step.aside, llm)
     sent = await send_step(bot, chat_id, step)
     if sent is not None:
         await question_messages.set(chat_id, sent.message_id)
