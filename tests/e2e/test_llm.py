@@ -59,7 +59,7 @@ async def llm() -> AsyncIterator[tuple[ChatAPIServer, Script]]:
 def bot_env(llm: tuple[ChatAPIServer, Script]) -> dict[str, str]:
     server, _ = llm
     return {"LLM_MODEL": "test-model", "LLM_BASE_URL": server.base_url, "LLM_API_KEY": "sk-test",
-            "LLM_TIMEOUT": "2", "ADMIN_IDS": str(ADMIN)}
+            "LLM_TIMEOUT": "6", "ADMIN_IDS": str(ADMIN)}
 
 
 async def test_the_model_reads_unclear_answers_and_writes_grounded_answers(
