@@ -32,6 +32,7 @@ from bot.admin.forget import ForgetService
 from bot.admin.guidance import GuidanceService
 from bot.config import Settings, offline_guards
 from bot.db import QuestionMessages, open_db
+from bot.errors import BotError
 from bot.group.service import GroupService
 from bot.interview.rubric import Rubric, RubricHolder, load_rubric
 from bot.interview.service import InterviewService
@@ -129,7 +130,11 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
     knowledge = KnowledgeBase(store)
     rubrics = RubricHolder(rubric)
-    llm = build_chat_model(settings)
+    try:
+        llm = build_chat_model(settings)
+    except BotError as e:  # a provider that cannot be built is a configuration problem, not a reason to stop
+        logger.error("chat model not available (%s): the bot runs on the deterministic path", e)
+        llm = None
     if llm is not None:
         status = await llm.probe()
         if status.ok:

@@ -61,3 +61,16 @@ def test_no_model_by_default_and_an_openai_compatible_endpoint_when_set() -> Non
 def test_prompts_are_files_read_once() -> None:
     assert prompt("read_answer") is prompt("read_answer")
     assert "{answer}" in prompt("read_answer") and "{passages}" in prompt("grounded_answer")
+
+
+async def test_a_model_that_cannot_be_built_or_reached_leaves_the_bot_deterministic(settings) -> None:  # type: ignore[no-untyped-def]
+    from bot.services import open_services
+
+    broken = settings.model_copy(update={"llm_model": "nosuchprovider:some-model"})
+    async with open_services(broken, first_start=False) as services:
+        assert services.llm is None  # reported once in the log; the bot runs without it
+    unreachable = settings.model_copy(update={"llm_model": "m", "llm_base_url": "http://127.0.0.1:9/v1",
+                                              "llm_timeout": 2.0})
+    async with open_services(unreachable, first_start=False) as services:
+        assert services.llm is not None  # kept: every call falls back until the endpoint answers
+        assert await services.llm.complete("hi") is None
