@@ -9,7 +9,9 @@
                                                      #   in-repo test server, plumbing figures only)
 
 `dev`, `holdout` and `holdout2` are the team's sets (tuned on); `twin` was written for issue #10 by a helper that
-never saw the code, the rubric's examples or the other sets, and is run once after tuning.
+never saw the code, the rubric's examples or the other sets, and was run once after tuning (2026-12-01). `twin2` was
+written the same way afterwards and has not been run or read: it is the unseen set for the next round of tuning
+(which may then use `twin` too).
 
 Figures per set: accuracy on clear answers (target ≥ 0.9), asked again on clear answers, and **misread over all
 answers** (target ≤ 2%): a level recorded that is not the labelled one, or any level recorded for a vague, off-topic
@@ -33,8 +35,9 @@ from bot.interview.rubric import Rubric, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"dev": "freetext_dev.yaml", "holdout": "freetext_holdout.yaml", "holdout2": "freetext_holdout2.yaml",
-        "twin": "freetext_twin.yaml"}
+        "twin": "freetext_twin.yaml", "twin2": "freetext_twin2.yaml"}
 TUNING = ("dev", "holdout", "holdout2")
+UNSEEN = ("twin2",)  # never in the default run: name it with --set when the time to read it has come
 
 
 def load_rows(name: str = "dev") -> list[dict[str, Any]]:
@@ -142,7 +145,7 @@ async def _with_model(args: argparse.Namespace, rubric: Rubric, reader: AnswerRe
     from bench.llm_server import configured_model
 
     async with configured_model(test_server=args.llm_test_server) as model:
-        for name in args.sets or list(SETS):
+        for name in args.sets or [n for n in SETS if n not in UNSEEN]:
             m = await evaluate_with_model(rubric, load_rows(name), reader, model)
             print(f"[{name}] rules + e5 + {model.name}: accuracy on clear answers {m['accuracy_clear']:.3f}, "
                   f"asked again {m['asked_again_clear']:.3f}, misread over all answers {m['misread_all']:.3f}; "
@@ -170,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         grid(rubric, [r for name in TUNING for r in load_rows(name)])
         return 0
     reader = make_reader(rules_only=args.rules_only)
-    for name in args.sets or list(SETS):
+    for name in args.sets or [n for n in SETS if n not in UNSEEN]:
         rows = load_rows(name)
         start = time.perf_counter()
         m = evaluate(rubric, rows, reader, verbose=args.verbose and name in TUNING)
