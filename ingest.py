@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, settings: Settings, store: VersionStore) -> in
     if not sources:
         raise GuidanceError("no guidance documents (.md, .markdown, .txt) found",
                             path=", ".join(str(f) for f in folders))
-    rubric = args.rubric or settings.knowledge_dir / "rubric.yaml"
+    rubric = args.rubric or settings.rubric_path
     required = cited_sections(rubric) if rubric.exists() else set()
     before = store.active_id()
     update, close = _progress()

@@ -108,14 +108,24 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
         yield saver
 
 
+async def _report_model(llm: ChatModel) -> None:
+    """Sends the chat model one test prompt and logs, once, whether it answers."""
+    status = await llm.probe()
+    if status.ok:
+        logger.info("chat model %s at %s answered in %.1f s", status.model, status.endpoint, status.seconds)
+    else:
+        logger.warning("chat model %s at %s is not answering (%s): the bot runs on the deterministic path until it "
+                       "does", status.model, status.endpoint, status.detail)
+
+
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, *, first_start: bool = True, store: VersionStore | None = None,
                         ) -> AsyncIterator[Services]:
     """Opens every service (the knowledge base is built on first start unless `first_start` is False); closes them.
 
     `store` replaces the Chroma store built from the settings (tests pass one with a stand-in embedding model).
-    With LLM_MODEL set, the chat model is built and sent one test prompt; a model that does not answer is reported
-    here once, and every use of it falls back to the deterministic path.
+    With LLM_MODEL set, the chat model is built and sent one test prompt in the background; a model that does not
+    answer is reported once, and every use of it falls back to the deterministic path.
     """
     from bot.interview.graph import build_graph
     from bot.interview.reader import reader_for
@@ -135,14 +145,11 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
     except BotError as e:  # a provider that cannot be built is a configuration problem, not a reason to stop
         logger.error("chat model not available (%s): the bot runs on the deterministic path", e)
         llm = None
-    if llm is not None:
-        status = await llm.probe()
-        if status.ok:
-            logger.info("chat model %s at %s answered in %.1f s", status.model, status.endpoint, status.seconds)
-        else:
-            logger.warning("chat model %s at %s is not answering (%s): the bot runs on the deterministic path "
-                           "until it does", status.model, status.endpoint, status.detail)
+
     async with contextlib.AsyncExitStack() as stack:
+        if llm is not None:  # in the background: an unreachable model must not hold up the start
+            probe = asyncio.create_task(_report_model(llm))
+            stack.callback(probe.cancel)
         db = await stack.enter_async_context(open_db(settings.db_path))
         checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_path))
         events = EventLog(db)

@@ -38,13 +38,13 @@ import yaml
 from bot.errors import RubricError
 from bot.interview.rubric import Question
 from bot.knowledge.embeddings import E5_MODEL_ID
+from bot.knowledge.lexical import DEFAULT_LEXICON
 
 # "Partly" leans a little towards done: on four-option questions the second option is the "partly done" one.
 PARTLY = 0.6
 SIM_FLOOR = 0.08
 # Calibrated on dev + holdout jointly: the lowest threshold keeping the rules' misreads on their union ≤ 2%.
 THRESHOLD = 0.35
-DEFAULT_LEXICON = Path(__file__).resolve().parent.parent.parent / "knowledge" / "lexicon.yaml"
 _PREFIXES = ("还", "都", "也", "一直", "完全", "根本", "从来")
 
 

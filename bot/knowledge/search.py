@@ -252,27 +252,9 @@ class KnowledgeBase:
             total += min(max(key, 0.0), p.evidence_cap)
         return total
 
-    def dense_margin(self, query: str) -> float | None:
-        """The best chunk's similarity to the question minus the everyday probe questions' mean best similarity."""
-        index = self._current()
-        if index is None:
-            return None
-        qv = self._query_vector(index, query)
-        if qv is None or index.vectors is None:
-            return None
-        return self._margin(index, query, float((index.vectors @ qv).max()))
-
     def _margin(self, index: _Index, query: str, top: float) -> float | None:
         null = self._null(index, _script(query))
         return None if null is None else top - null[0]
-
-    def covered(self, query: str) -> bool:
-        """Whether the active version covers the question (the off-topic rule of `search`)."""
-        index = self._current()
-        if index is None:
-            return False
-        qv = self._query_vector(index, query)
-        return self._covered(index, query, qv)
 
     def _covered(self, index: _Index, query: str, qv: np.ndarray | None) -> bool:
         p = self.params
