@@ -27,8 +27,8 @@ def _pct(values: list[float], p: float) -> float:
 async def votes_at_once(members: int, tmp: Path, rubric: object) -> None:
     """Prints the figures of N simultaneous votes."""
     from bot.db import open_db
-    from bot.group.report import Member
     from bot.group.service import LOBBY, GroupService
+    from bot.report.team import Member
 
     async with open_db(tmp / f"votes{members}.sqlite") as conn:
         groups = GroupService(conn, rubric=rubric)  # type: ignore[arg-type]

@@ -29,10 +29,11 @@ async def main_async(interviews: int) -> None:
     """Prints step and report figures."""
     from bench.retrieval_eval import build_kb
     from bot.interview.graph import build_graph
-    from bot.interview.report import build_report
     from bot.interview.rubric import load_rubric
     from bot.interview.service import InterviewService, QuestionStep
+    from bot.report.build import build_report
     from bot.report.chart import radar_png
+    from bot.report.exports import export_files
     from bot.report.markdown import report_json, report_markdown
     from bot.services import open_checkpointer
 
@@ -74,12 +75,18 @@ async def main_async(interviews: int) -> None:
             report_json(report)
             radar_png([d.title for d in report.dimensions], [d.score for d in report.dimensions], title=report.title)
             reports.append((time.perf_counter() - t) * 1000)
+        pdfs: list[float] = []
+        for _ in range(5):
+            t = time.perf_counter()
+            export_files(report)  # the PDF (with its print-sized radar), the Markdown and the JSON of /export
+            pdfs.append((time.perf_counter() - t) * 1000)
     print(f"interview step, sequential: p50 {statistics.median(steps):.2f} ms, p99 {_pct(steps, 99):.2f} ms "
           f"(n={len(steps)}; target p99 ≤ 20 ms)")
     print(f"interview step, 100 users at ~0.5 s pace: p50 {statistics.median(concurrent):.2f} ms, "
           f"p99 {_pct(concurrent, 99):.2f} ms (n={len(concurrent)})")
     print(f"report with citations + Markdown + JSON + radar PNG, warm: p50 {statistics.median(reports):.0f} ms, "
           f"max {max(reports):.0f} ms (target ≤ 500 ms)")
+    print(f"/export files (PDF + Markdown + JSON), warm: p50 {statistics.median(pdfs):.0f} ms, max {max(pdfs):.0f} ms")
 
 
 def main() -> int:

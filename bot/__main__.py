@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = settings.log_level if command != "chat" or "LOG_LEVEL" in os.environ else "WARNING"
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "aiogram.event"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "aiogram.event", "fontTools", "fpdf"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "search":

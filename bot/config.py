@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     group_edit_interval: float = Field(
         default=5.0, ge=0, description="Least seconds between two vote-count edits of one group question message."
     )
+    benchmark_min_users: int = Field(
+        default=20, ge=1, description="Distinct users (latest diagnosis each) needed before a report shows the benchmark."
+    )
+    reminder_day_seconds: float = Field(
+        default=86400.0, gt=0, description="Seconds in a reminder 'day' (30/60/90 天后提醒); tests scale it down."
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod

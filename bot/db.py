@@ -1,5 +1,5 @@
 """The bot's own database (SQLite under DATA_DIR): group sessions and votes, usage events, the admin audit log,
-each private chat's current question message, and the scheduler's due jobs.
+each private chat's current question message, the scheduler's due jobs, and every finished private diagnosis.
 
 Interview progress lives in the LangGraph checkpointer (checkpoints.sqlite); everything else the bot keeps is
 here, in one file with one schema, so `/forget` and the README can say exactly what is stored.
@@ -94,6 +94,25 @@ CREATE TABLE IF NOT EXISTS scheduled_jobs (
     done_at REAL
 );
 CREATE INDEX IF NOT EXISTS scheduled_due ON scheduled_jobs(due_at) WHERE done_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS diagnoses (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL,         -- whose private diagnosis it is
+    created_at TEXT NOT NULL,         -- the report's created_at (UTC ISO)
+    verdict TEXT NOT NULL,
+    overall REAL NOT NULL,
+    dimensions TEXT NOT NULL,         -- JSON {dimension id: score}: what the benchmark aggregates
+    kb_version TEXT NOT NULL DEFAULT '',
+    report TEXT NOT NULL,             -- report.json as shown to the user (with its comparison and benchmark)
+    digest TEXT NOT NULL,             -- sha256 of the report as built: archiving the same report twice stores it once
+    UNIQUE (user_id, digest)
+);
+CREATE INDEX IF NOT EXISTS diagnoses_user ON diagnoses(user_id, id);
+
+CREATE TABLE IF NOT EXISTS benchmark_optout (
+    user_id INTEGER PRIMARY KEY,      -- users whose scores stay out of the benchmark (/benchmark off)
+    since TEXT NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS group_votes (
     session_id INTEGER NOT NULL REFERENCES group_sessions(id) ON DELETE CASCADE,

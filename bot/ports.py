@@ -2,7 +2,8 @@
 
 * interview and group *emit* usage events through an `EventSink`; admin's `EventLog` stores them;
 * every service that keeps data about a user is a `Forgetter`; `/forget` calls each one;
-* the group room runs its team sessions on the rubric through a `RubricSource` (the rubric holder of the root).
+* the group room runs its team sessions on the rubric through a `RubricSource` (the rubric holder of the root);
+* the interview hands each finished report to a `ReportArchive` (the report room's history).
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ class Forgetter(Protocol):
 
     async def forget(self, user_id: int) -> int:
         """Deletes everything it keeps about the user; returns how many records it deleted."""
+        ...
+
+
+@runtime_checkable
+class ReportArchive(Protocol):
+    """Keeps every finished private diagnosis (bot.report.history.DiagnosisHistory)."""
+
+    async def archive(self, user_id: int, report: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Stores the report.json and returns it as it is to be shown (with the comparison with the user's previous
+        diagnosis and the benchmark)."""
         ...
 
 

@@ -6,10 +6,12 @@ nothing else builds a service. The wiring, in one picture:
 ```
 Settings ─┬─ VersionStore(Chroma, embeddings) ── KnowledgeBase ──────────── (Citer, section titles)
           ├─ RubricHolder ─ subscribers: InterviewService (rebuilds its graph), GroupService (reads `current`)
-          ├─ checkpointer ── graph(rubric) ── InterviewService ── EventSink ─┐
-          └─ bot.sqlite ─┬─ EventLog (the EventSink) ◀─ GroupService ───────┘
-                         ├─ AuditLog, QuestionMessages, Scheduler
-                         └─ ForgetService(interview, events, groups, audit, question messages, scheduler)
+          ├─ checkpointer ── graph(rubric) ── InterviewService ── EventSink ─┐ ── ReportArchive ─┐
+          └─ bot.sqlite ─┬─ EventLog (the EventSink) ◀─ GroupService ───────┘                    │
+                         ├─ DiagnosisHistory (the ReportArchive: history, comparison, benchmark) ◀┘
+                         ├─ AuditLog, QuestionMessages, Scheduler ── Reminders (re-diagnosis)
+                         └─ ForgetService(interview, events, groups, audit, question messages, scheduler,
+                                          history)
 ```
 """
 
@@ -41,6 +43,8 @@ from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
 from bot.llm import ChatModel, build_chat_model
+from bot.report.history import DiagnosisHistory
+from bot.report.reminders import Reminders
 from bot.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ class Services:
     privacy: ForgetService
     question_messages: QuestionMessages
     scheduler: Scheduler
+    history: DiagnosisHistory
+    reminders: Reminders
     llm: ChatModel | None  # the optional chat model (LLM_MODEL); None: the deterministic path only
 
     def handler_data(self) -> dict[str, Any]:
@@ -158,18 +164,21 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         def graph_for(current: Rubric) -> Any:
             return build_graph(rubric=current, checkpointer=checkpointer, citer=knowledge, reader=reader, llm=llm)
 
+        history = DiagnosisHistory(db, benchmark_min_users=settings.benchmark_min_users)
         interview = InterviewService(graph=graph_for(rubric), rubric=rubric, section_title=knowledge.section_title,
-                                     events=events)
+                                     events=events, archive=history)
         rubrics.subscribe(lambda new: interview.reload(graph_for(new), new))
         groups = GroupService(db, rubric=rubrics, citer=knowledge, events=events)
         audit = AuditLog(db)
         question_messages = QuestionMessages(db)
         scheduler = Scheduler(db)
+        reminders = Reminders(scheduler, day_seconds=settings.reminder_day_seconds)
         guidance = GuidanceService(store, knowledge_dir=settings.knowledge_dir, uploads_dir=settings.uploads_dir,
                                    lock_path=settings.data_dir / LOCK_FILE,
                                    required_sections=lambda: rubrics.current.cited_sections())
         privacy = ForgetService(db, interview=interview, events=events, groups=groups, audit=audit,
-                                others=(question_messages, scheduler))
+                                others=(question_messages, scheduler, history))
         yield Services(settings=settings, knowledge=knowledge, rubrics=rubrics, interview=interview, db=db,
                        events=events, groups=groups, audit=audit, guidance=guidance, privacy=privacy,
-                       question_messages=question_messages, scheduler=scheduler, llm=llm)
+                       question_messages=question_messages, scheduler=scheduler, history=history,
+                       reminders=reminders, llm=llm)

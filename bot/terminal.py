@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from bot.errors import InterviewError
-from bot.interview.report import Report
 from bot.interview.service import Finished, InterviewService, QuestionStep, RecordedAnswer, StaleAction, Step
 from bot.knowledge.answer import grounded_answer
 from bot.ports import Completer
 from bot.report import CHAT_GAPS, section_label
-from bot.report.chart import radar_png
-from bot.report.markdown import report_json, report_markdown
+from bot.report.compare import with_previous
+from bot.report.exports import export_files, radar_for
+from bot.report.model import Report
+from bot.report.text import report_text
 
 if TYPE_CHECKING:  # annotations only: the terminal works on any object with `search`
     from bot.knowledge.search import Passage
@@ -67,15 +70,39 @@ def render_passages(query: str, passages: Sequence[Passage], *, summary: str | N
     return "\n".join(lines)
 
 
+def _stamp(report: Report) -> str:
+    """reports/<timestamp>/ of a report: its UTC creation time, 20261201-140503."""
+    digits = re.sub(r"\D", "", report.created_at[:19]).ljust(14, "0")
+    return f"{digits[:8]}-{digits[8:14]}"
+
+
+def previous_report(reports_dir: Path) -> Report | None:
+    """The report the last run wrote (reports/report.json), if any and readable."""
+    path = reports_dir / "report.json"
+    try:
+        return Report.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_report_files(report: Report, reports_dir: Path) -> list[Path]:
-    """report.md, report.json and radar.png under DATA_DIR/reports/."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    md, js, png = reports_dir / "report.md", reports_dir / "report.json", reports_dir / "radar.png"
-    md.write_text(report_markdown(report), encoding="utf-8")
-    js.write_text(report_json(report), encoding="utf-8")
-    png.write_bytes(radar_png([d.title for d in report.dimensions], [d.score for d in report.dimensions],
-                              title=f"{report.title}（{report.verdict_label}）"))
-    return [md, js, png]
+    """Keeps the run in reports/<timestamp>/ and writes the latest to reports/report.md, report.json, report.pdf
+    and radar.png (the paths other tools read)."""
+    run_dir = reports_dir / _stamp(report)
+    n = 1
+    while (run_dir / "report.json").exists() and previous_report(run_dir) != report:
+        n += 1
+        run_dir = reports_dir / f"{_stamp(report)}-{n}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    png = radar_for(report)
+    files = {"report" + Path(f.name).suffix: f.data for f in export_files(report)}
+    files["radar.png"] = png
+    written = []
+    for folder in (run_dir, reports_dir):
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+            written.append(folder / name)
+    return [p for p in written if p.parent == reports_dir] + [run_dir]
 
 
 async def _readline(stream: TextIO) -> str | None:
@@ -118,8 +145,12 @@ async def run_terminal(service: InterviewService, *, reports_dir: Path, knowledg
         if step.notice:
             say(f"（{step.notice}）")
         say("")
-        say(report_markdown(step.report, max_gaps=CHAT_GAPS))
-        paths = write_report_files(step.report, reports_dir)
+        report = step.report
+        before = previous_report(reports_dir)
+        if report.previous is None and before is not None and before.created_at != report.created_at:
+            report = with_previous(report, before)
+        say(report_text(report, max_gaps=CHAT_GAPS))
+        paths = write_report_files(report, reports_dir)
         say("报告已保存：" + "，".join(str(p) for p in paths))
         say("输入 /restart 重新诊断，/fix 修改最后一个回答，/quit 退出。")
 
@@ -162,7 +193,7 @@ async def run_terminal(service: InterviewService, *, reports_dir: Path, knowledg
                 if report is None:
                     say("还没有完成的报告。")
                 else:
-                    say(report_markdown(report, max_gaps=CHAT_GAPS))
+                    say(report_text(previous_report(reports_dir) or report, max_gaps=CHAT_GAPS))
                 continue
             elif text in ("/help", "?"):
                 say(HELP)

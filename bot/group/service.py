@@ -21,10 +21,13 @@ import aiosqlite
 
 from bot.db import now_iso
 from bot.errors import BotError
-from bot.group.report import Member, build_group_report
-from bot.interview.report import Citer, Report
 from bot.interview.rubric import Question, Rubric, RubricHolder
 from bot.ports import EventSink, GroupCompleted, GroupStarted, RubricSource
+from bot.report.build import Citer
+from bot.report.compare import with_previous
+from bot.report.history import HistoryEntry
+from bot.report.model import TeamReport
+from bot.report.team import Member, build_group_report
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class Advance:
     session: Session
     closed: QuestionState | None
     opened: QuestionState | None
-    report: Report | None
+    report: TeamReport | None
 
 
 def _session(row: Any) -> Session:
@@ -194,17 +197,36 @@ class GroupService:
             return None
         return await self.question_state(session_id, session.index)
 
-    async def report(self, session_id: int) -> Report | None:
+    async def report(self, session_id: int) -> TeamReport | None:
         """The stored report of a finished session."""
         rows = list(await self.conn.execute_fetchall("SELECT report FROM group_sessions WHERE id = ?", (session_id,)))
-        return Report.from_json(json.loads(rows[0]["report"])) if rows and rows[0]["report"] else None
+        return TeamReport.from_json(json.loads(rows[0]["report"])) if rows and rows[0]["report"] else None
 
-    async def last_report(self, chat_id: int) -> tuple[int, Report] | None:
+    async def history(self, chat_id: int, *, limit: int = 20) -> list[HistoryEntry]:
+        """The group's finished sessions, newest first."""
+        rows = await self.conn.execute_fetchall(
+            "SELECT id, finished_at, report FROM group_sessions WHERE chat_id = ? AND status = 'finished'"
+            " AND report IS NOT NULL ORDER BY id DESC LIMIT ?", (chat_id, limit))
+        out = []
+        for r in rows:
+            data = json.loads(r["report"])
+            out.append(HistoryEntry(r["id"], data.get("created_at") or r["finished_at"] or "", data["verdict"],
+                                    float(data["overall"]), data.get("kb_version", "")))
+        return out
+
+    async def session_report(self, chat_id: int, session_id: int) -> TeamReport | None:
+        """A finished session's report, if it belongs to this group."""
+        rows = list(await self.conn.execute_fetchall(
+            "SELECT report FROM group_sessions WHERE id = ? AND chat_id = ? AND report IS NOT NULL",
+            (session_id, chat_id)))
+        return TeamReport.from_json(json.loads(rows[0]["report"])) if rows else None
+
+    async def last_report(self, chat_id: int) -> tuple[int, TeamReport] | None:
         """The group's most recent finished session and its report."""
         rows = list(await self.conn.execute_fetchall(
             "SELECT id, report FROM group_sessions WHERE chat_id = ? AND status = 'finished' AND report IS NOT NULL"
             " ORDER BY id DESC LIMIT 1", (chat_id,)))
-        return (rows[0]["id"], Report.from_json(json.loads(rows[0]["report"]))) if rows else None
+        return (rows[0]["id"], TeamReport.from_json(json.loads(rows[0]["report"]))) if rows else None
 
     async def is_member(self, session_id: int, user_id: int) -> bool:
         """Whether the user joined the session."""
@@ -372,7 +394,7 @@ class GroupService:
         await self.conn.commit()
         return await self.question_state(session.id, index)
 
-    async def _finish(self, session: Session) -> Report:
+    async def _finish(self, session: Session) -> TeamReport:
         rows = list(await self.conn.execute_fetchall(
             "SELECT question_id FROM group_questions WHERE session_id = ?", (session.id,)))
         asked = [r["question_id"] for r in rows]
@@ -382,6 +404,8 @@ class GroupService:
             votes.setdefault(v["question_id"], {})[v["user_id"]] = v["level"]
         members = await self.members(session.id)
         report = await asyncio.to_thread(build_group_report, self.rubric, votes, members, self.citer, asked=asked)
+        before = await self.last_report(session.chat_id)
+        report = with_previous(report, before[1] if before else None)
         data = report.to_json()
         await self.conn.execute(
             "UPDATE group_sessions SET status = 'finished', finished_at = ?, report = ? WHERE id = ?",
@@ -410,6 +434,7 @@ class GroupService:
             data["participants"] = [p for p in data.get("participants", []) if p.get("user_id") != user_id]
             for q in data.get("questions", []):
                 q.get("votes", {}).pop(str(user_id), None)
+                q.get("choices", {}).pop(str(user_id), None)
             after = json.dumps(data, ensure_ascii=False)
             if after != before:
                 await self.conn.execute("UPDATE group_sessions SET report = ? WHERE id = ?", (after, row["id"]))

@@ -21,10 +21,10 @@ from langgraph.graph import END, START, StateGraph
 
 from bot.interview.nodes import Deps, ask, make_advance, make_interpret, make_report
 from bot.interview.reader import AnswerReader
-from bot.interview.report import Citer
 from bot.interview.rubric import Rubric
 from bot.interview.state import InterviewState
 from bot.ports import Completer
+from bot.report.build import Citer
 
 
 def build_graph(*, rubric: Rubric, checkpointer: Any, citer: Citer | None = None,

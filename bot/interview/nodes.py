@@ -12,10 +12,10 @@ from langgraph.types import interrupt
 
 from bot.interview.model_reader import read_with_model
 from bot.interview.reader import AnswerReader
-from bot.interview.report import Citer, build_report
 from bot.interview.rubric import Rubric
 from bot.interview.state import Answer, ChooseOption, InputKind, InterviewState, Revisit, TypeText, parse_resume
 from bot.ports import Completer
+from bot.report.build import Citer, build_report
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ RISK_SECTIONS = {"2.1", "2.2", "2.3"}
 _DIM_ID = re.compile(r"^[a-z_]{2,20}$")
 _Q_ID = re.compile(r"^[a-z0-9_]{2,24}$")
 MAX_LABEL = 20
+OWNER_ROLES = ("运营", "内容", "客服", "数据分析", "管理层")  # the teams of 4.5, and management for goals and mindset
+PLAN_STEPS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,28 @@ class Option:
 
 
 @dataclass(frozen=True)
+class LevelGap:
+    """What is still missing, and the next step, for a partial answer (an option between ready and not ready)."""
+
+    missing: str
+    todo: str
+
+
+@dataclass(frozen=True)
 class Gap:
-    """What to tell when a question is a gap."""
+    """What to tell when a question is a gap: `missing`/`todo` for the not-ready answer (and unknowns), `levels`
+    for each partial one (by level), so a gap never says "nothing done" to someone who did part of it."""
 
     missing: str
     why: str
     why_section: str
     todo: str
+    levels: tuple[tuple[int, LevelGap], ...] = ()  # (level, text) of each partial answer; hashable like the rest
+
+    def for_level(self, level: int | None) -> LevelGap:
+        """The missing/todo text for an answer at `level` (None or 0: the general text)."""
+        general = LevelGap(self.missing, self.todo)
+        return dict(self.levels).get(level, general) if level else general
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,36 @@ class Risk:
 
 
 @dataclass(frozen=True)
+class PlanSection:
+    """The piece of pre-work a section stands for in the action plan: its step, who owns it, when it is done."""
+
+    section: str
+    step: int
+    owner_role: str
+    item: str
+    done_when: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How gaps become an ordered plan: step titles, one entry per section, and what a ready company watches."""
+
+    step_titles: tuple[tuple[int, str], ...]
+    entries: tuple[PlanSection, ...]
+    watch: tuple[PlanSection, ...]
+
+    @property
+    def steps(self) -> dict[int, str]:
+        """Step number → title."""
+        return dict(self.step_titles)
+
+    @property
+    def sections(self) -> dict[str, PlanSection]:
+        """Section id → its plan entry."""
+        return {e.section: e for e in self.entries}
+
+
+@dataclass(frozen=True)
 class Rubric:
     """The whole rubric."""
 
@@ -96,6 +143,7 @@ class Rubric:
     risks: tuple[Risk, ...]
     closing_section: str
     closing_text: str
+    plan: Plan = Plan((), (), ())
 
     def question(self, qid: str) -> Question:
         """The question with that id (KeyError if none)."""
@@ -114,6 +162,8 @@ class Rubric:
         for q in self.questions:
             out.update(q.sections)
             out.add(q.gap.why_section)
+        out.update(self.plan.sections)
+        out.update(w.section for w in self.plan.watch)
         return out
 
 
@@ -178,7 +228,8 @@ def parse_rubric(data: Any) -> Rubric:
             opts.append(Option(len(raw_opts) - 1 - j, label, examples,
                                tuple(str(p) for p in (phrases.get(j) or phrases.get(str(j)) or []))))
         g = q.get("gap") or {}
-        gap = Gap(*(str(_req(g, k, f"{where} gap", problems) or "") for k in ("missing", "why", "why_section", "todo")))
+        texts = {k: str(_req(g, k, f"{where} gap", problems) or "") for k in ("missing", "why", "why_section", "todo")}
+        gap = Gap(**texts, levels=_level_gaps(g.get("levels") or {}, len(raw_opts), f"{where} gap", problems))
         questions.append(Question(qid, dim, sections, text, weight, tuple(opts), gap))
     if not 14 <= len(questions) <= 24:
         problems.append(f"questions: {len(questions)} given, 14–24 expected")
@@ -209,6 +260,7 @@ def parse_rubric(data: Any) -> Rubric:
     closing = data.get("closing") or {}
     if not closing.get("section") or not closing.get("text"):
         problems.append("closing: section and text are required")
+    plan = _parse_plan(data.get("plan"), {q.section for q in questions}, problems)
     if problems:
         raise RubricError(problems)
     return Rubric(
@@ -219,7 +271,62 @@ def parse_rubric(data: Any) -> Rubric:
         risks=tuple(risks),
         closing_section=str(closing["section"]),
         closing_text=str(closing["text"]),
+        plan=plan,
     )
+
+
+def _level_gaps(raw: Any, n_options: int, where: str, problems: list[str]) -> tuple[tuple[int, LevelGap], ...]:
+    """`gap.levels`, keyed like `phrases` by option index (0 = ready); every partial option needs one."""
+    out: dict[int, LevelGap] = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: levels must be a mapping of option index to missing/todo")
+        return ()
+    for index in range(1, n_options - 1):
+        entry = raw.get(index, raw.get(str(index)))
+        if not isinstance(entry, dict) or not entry.get("missing") or not entry.get("todo"):
+            problems.append(f"{where}: levels[{index}] (a partial answer) needs missing and todo")
+            continue
+        out[n_options - 1 - index] = LevelGap(str(entry["missing"]), str(entry["todo"]))
+    return tuple(sorted(out.items()))
+
+
+def _plan_section(raw: Any, section: str, where: str, problems: list[str]) -> PlanSection | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a mapping")
+        return None
+    step, role = raw.get("step"), str(raw.get("owner_role", ""))
+    if step not in PLAN_STEPS:
+        problems.append(f"{where}: step must be 1, 2 or 3")
+    if role not in OWNER_ROLES:
+        problems.append(f"{where}: owner_role {role!r} must be one of {'/'.join(OWNER_ROLES)}")
+    item, done = str(raw.get("item") or ""), str(raw.get("done_when") or "")
+    if not item or not done:
+        problems.append(f"{where}: item and done_when are required")
+    return PlanSection(section, int(step) if step in PLAN_STEPS else 1, role, item, done)
+
+
+def _parse_plan(raw: Any, question_sections: set[str], problems: list[str]) -> Plan:
+    """The `plan:` block: a step, an owner role and a done-criterion for every section a gap can come from."""
+    if not isinstance(raw, dict):
+        problems.append("plan: required (steps, sections, watch)")
+        return Plan((), (), ())
+    steps = {int(k): str(v) for k, v in (raw.get("steps") or {}).items() if str(k).isdigit()}
+    sections: dict[str, PlanSection] = {}
+    for sec, entry in (raw.get("sections") or {}).items():
+        parsed = _plan_section(entry, str(sec), f"plan.sections[{sec}]", problems)
+        if parsed is not None:
+            sections[str(sec)] = parsed
+    missing = sorted(question_sections - set(sections))
+    if missing:
+        problems.append(f"plan.sections: no entry for section(s) {', '.join(missing)}")
+    watch = []
+    for i, entry in enumerate(raw.get("watch") or []):
+        parsed = _plan_section(entry, str((entry or {}).get("section", "")), f"plan.watch[{i}]", problems)
+        if parsed is not None:
+            watch.append(parsed)
+    if not watch:
+        problems.append("plan.watch: at least one item (what a ready company keeps doing) is required")
+    return Plan(tuple(sorted(steps.items())), tuple(sections.values()), tuple(watch))
 
 
 def load_rubric(path: Path) -> Rubric:

@@ -7,8 +7,9 @@ Thresholds (documented in the README):
 * verdict: **ready** (已准备好) when overall ≥ 75, every dimension ≥ 60 and no risk flag is raised;
   **not_ready** (尚未准备好) when overall < 50 or any dimension < 30; otherwise **partly** (基本具备，需补课);
 * a risk flag (chapter 2's failure scenarios) is raised when the weighted readiness of its questions is < 0.5;
-* gaps: every question below its top level, ranked by weight × shortfall (shortfall = 1 − readiness);
-  severity high ≥ 0.67 shortfall, medium ≥ 0.34, otherwise low.
+* gaps: every question below its top level; severity high ≥ 0.67 shortfall, medium ≥ 0.34, otherwise low
+  (shortfall = 1 − readiness); known gaps first, most severe first and, within a severity, by weight × shortfall;
+  unknown (skipped / unclear) gaps after all known ones, by weight — so severity and rank always agree.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ RISK_THRESHOLD = 0.5
 
 VERDICT_LABELS = {"ready": "已准备好", "partly": "基本具备，需补课", "not_ready": "尚未准备好"}
 SEVERITY_LABELS = {"high": "严重", "medium": "中等", "low": "轻微"}
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class GapScore:
     priority: float  # weight × shortfall
     severity: str  # high / medium / low
     unknown: bool  # skipped: a possible gap, lower confidence
+    level: float | None = None  # the level answered (a team's mean may be fractional); None when unknown
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,11 @@ def ranked_gaps(rubric: Rubric, answers: Mapping[str, int | None]) -> tuple[GapS
             continue
         shortfall = 1.0 - r
         severity = "high" if shortfall >= 0.67 else "medium" if shortfall >= 0.34 else "low"
-        gaps.append(GapScore(q, r, q.weight * shortfall, severity, level is None))
+        gaps.append(GapScore(q, r, q.weight * shortfall, severity, level is None, level))
     order = {q.id: i for i, q in enumerate(rubric.questions)}
-    # Known gaps before equally weighted unknown ones: a confirmed gap is the firmer advice.
-    return tuple(sorted(gaps, key=lambda g: (-g.priority, g.unknown, order[g.question.id])))
+    # Confirmed gaps are the firmer advice: all of them before the unknowns, which are listed apart (待确认).
+    return tuple(sorted(gaps, key=lambda g: (g.unknown, SEVERITY_RANK[g.severity], -g.priority,
+                                             order[g.question.id])))
 
 
 def score(rubric: Rubric, answers: Mapping[str, int | None]) -> Scores:

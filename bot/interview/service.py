@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import InterviewError
-from bot.interview.report import Report, answer_label
 from bot.interview.rubric import Question, Rubric
 from bot.interview.state import (
     BACK,
@@ -27,7 +26,9 @@ from bot.interview.state import (
     TypeText,
     as_value,
 )
-from bot.ports import EventSink, InterviewCompleted, InterviewStarted
+from bot.ports import EventSink, InterviewCompleted, InterviewStarted, ReportArchive
+from bot.report.build import answer_label
+from bot.report.model import Report
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +143,12 @@ class InterviewService:
 
     def __init__(self, *, graph: Any, rubric: Rubric,
                  section_title: Callable[[str], str | None] | None = None,
-                 events: EventSink | None = None) -> None:
+                 events: EventSink | None = None, archive: ReportArchive | None = None) -> None:
         self.graph = graph
         self.rubric = rubric
         self._section_title = section_title
         self._events = events
+        self._archive_to = archive
         # Serialises the actions of one thread within this process; the checkpoint is the only record of where a
         # thread stands (nothing about a thread is cached here, so a restart or another instance sees the same).
         self._locks: dict[str, asyncio.Lock] = {}
@@ -198,6 +200,20 @@ class InterviewService:
             await self._events.emit(event)
         except Exception:  # noqa: BLE001 - usage statistics must never break an interview
             logger.exception("event sink failed for %s", event.kind)
+
+    async def _archive(self, thread_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Keeps the new report in the user's history, which adds the comparison with their previous diagnosis
+        and the benchmark; the checkpoint then holds that report. A failing archive never loses the report."""
+        user = user_of_thread(thread_id)
+        if self._archive_to is None or user is None:
+            return values
+        try:
+            report = dict(await self._archive_to.archive(user, values["report"]))
+        except Exception:  # noqa: BLE001 - the report itself is already safe in the checkpoint
+            logger.exception("could not archive a report")
+            return values
+        await self.graph.aupdate_state(self._config(thread_id), {"report": report, "last_report": report})
+        return {**values, "report": report, "last_report": report}
 
     async def _snapshot(self, thread_id: str) -> Any:
         return await self.graph.aget_state(self._config(thread_id))
@@ -294,6 +310,8 @@ class InterviewService:
 
             values = await self.graph.ainvoke(Command(resume=as_value(resume)), self._config(thread_id),
                                               durability=DURABILITY)
+            if values.get("done") and values.get("report"):
+                values = await self._archive(thread_id, values)
             step = self._step(thread_id, values, after_input=True)
         if resume.kind is InputKind.RESTART:
             await self._emit(thread_id)

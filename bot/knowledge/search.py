@@ -218,6 +218,11 @@ class KnowledgeBase:
         index = self._current()
         return index.version if index else None
 
+    def active_version_id(self) -> str | None:
+        """The id of the version queries are answered from."""
+        version = self.active_version()
+        return version.id if version else None
+
     def warm_up(self) -> None:
         """Loads the tokenizer, the active index and the embedding model, and calibrates the off-topic signal."""
         self.tokenizer.warm_up()
@@ -336,6 +341,15 @@ class KnowledgeBase:
             return None
         return next((c.section_title for c in index.chunks if c.section == section), None)
 
+    def still_cites(self, section: str, quote: str) -> bool:
+        """Whether the active version still has `quote`, word for word, in `section` (spacing ignored)."""
+        index = self._current()
+        if index is None:
+            return False
+        wanted = _squash(quote)
+        texts = [_squash(c.text) for c in index.chunks if c.section == section]
+        return bool(wanted) and (any(wanted in t for t in texts) or wanted in "".join(texts))
+
     def cite(self, section: str, query: str) -> Citation | None:
         """A verbatim quote of one or two sentences from `section` that best matches `query`."""
         index = self._current()
@@ -366,6 +380,11 @@ class KnowledgeBase:
         else:
             c, text = index.chunks[best[1]], best[2]
         return Citation(section, c.section_title, c.doc_id, text, index.version.id)
+
+
+def _squash(text: str) -> str:
+    """Text without whitespace, to compare quotes across re-chunking."""
+    return "".join(text.split())
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

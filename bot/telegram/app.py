@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -17,7 +18,10 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, TelegramObject
 
 from bot.config import Settings
+from bot.report.reminders import Reminder
+from bot.telegram.keyboards import start_keyboard
 from bot.telegram.middlewares import GroupPacer, RetryMiddleware
+from bot.telegram.render import REMINDER_TEXT
 from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
 if TYPE_CHECKING:
@@ -31,7 +35,8 @@ OpenServices = Callable[[], AbstractAsyncContextManager["Services"]]
 COMMANDS = [
     ("start", "开始使用"), ("diagnose", "开始或继续准备度诊断"), ("back", "上一题"), ("skip", "跳过当前题"),
     ("restart", "重新开始诊断"), ("cancel", "暂停诊断"), ("report", "查看最近的报告"),
-    ("export", "导出完整报告（Markdown/JSON）"), ("ask", "向指导文章提问"), ("forget", "删除我的全部数据"),
+    ("export", "导出完整报告（PDF/Markdown/JSON）"), ("history", "历次诊断与对比"), ("reminders", "复诊提醒"),
+    ("benchmark", "与其他用户对比：on / off"), ("ask", "向指导文章提问"), ("forget", "删除我的全部数据"),
     ("help", "帮助"),
 ]
 
@@ -42,7 +47,7 @@ def build_dispatcher(*, group_edit_interval: float = 5.0, **services: Any) -> Di
 
     dp = Dispatcher(group_view=GroupView(edit_interval=group_edit_interval), **services)
     dp.include_routers(group.make_router(), common.make_router(), admin.make_router(), privacy.make_router(),
-                       interview.make_router(), reports.make_router(), ask.make_router(), errors.make_router())
+                       reports.make_router(), interview.make_router(), ask.make_router(), errors.make_router())
     return dp
 
 
@@ -100,6 +105,7 @@ async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack
     services = await stack.enter_async_context(open_services())
     gate.provide(**services.handler_data())
     logger.info("services ready")
+    services.reminders.on_due(functools.partial(send_reminder, bot))
     scheduler = asyncio.create_task(services.scheduler.run_forever())
     stack.push_async_callback(_cancel, scheduler)
     await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
@@ -111,6 +117,17 @@ async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack
         except Exception as e:  # noqa: BLE001 - the commands still work; only the menu lacks them
             logger.warning("could not set the admin command menu for %s: %s", admin_id, e)
     await _warm_up(services.knowledge)
+
+
+async def send_reminder(bot: Bot, reminder: Reminder) -> None:
+    """Sends a due re-diagnosis reminder (a user who blocked the bot is skipped, not retried)."""
+    from aiogram.exceptions import TelegramForbiddenError
+
+    try:
+        await bot.send_message(reminder.user_id, REMINDER_TEXT.format(days=reminder.days),
+                               reply_markup=start_keyboard())
+    except TelegramForbiddenError:
+        logger.info("a reminder was not delivered: the user blocked the bot")
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -91,3 +91,15 @@ class ForgetCb(CallbackData, prefix="fg1"):
     """The /forget confirmation: delete or keep."""
 
     act: ForgetAct
+
+
+class HistoryCb(CallbackData, prefix="h1"):
+    """Opens one stored diagnosis from /history (its id: a private diagnosis, or a group session in a group)."""
+
+    id: int
+
+
+class RemindCb(CallbackData, prefix="rm1"):
+    """30 / 60 / 90 天后提醒我复诊 under a report; days = 0 cancels the pending reminder (/reminders)."""
+
+    days: int

@@ -11,18 +11,18 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
-from bot.interview.report import Report
 from bot.interview.service import QuestionStep, Step, private_thread
 from bot.knowledge.answer import grounded_answer
 from bot.ports import Completer
-from bot.report.chart import radar_png
-from bot.report.markdown import report_json, report_markdown
-from bot.telegram.keyboards import after_report_keyboard, question_keyboard
+from bot.report.exports import export_files, radar_for
+from bot.report.model import Report
+from bot.telegram.keyboards import after_report_keyboard, history_keyboard, question_keyboard
 from bot.telegram.render import (
     CAPTION_LIMIT,
     NOT_COVERED,
     clip,
     esc,
+    history_label,
     passages_html,
     question_html,
     report_html,
@@ -30,10 +30,14 @@ from bot.telegram.render import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bot.knowledge.search import KnowledgeBase
+    from bot.report.history import HistoryEntry
 
 logger = logging.getLogger(__name__)
 MAX_QUERY = 500  # characters of a question sent to the search
+HISTORY_BUTTONS = 10  # diagnoses /history offers as buttons
 
 
 def thread_of(chat_id: int) -> str:
@@ -97,10 +101,11 @@ async def send_step(bot: Bot, chat_id: int, step: Step, *, edit: Message | None 
     return None
 
 
-async def send_report(bot: Bot, chat_id: int, report: Report, *, notice: str = "",
+async def send_report(bot: Bot, chat_id: int, report: Report, *, notice: str = "", warning: str = "",
                       thread_id: int | None = None) -> None:
-    """The report as ≤ 4096-character messages, then the radar chart."""
-    body = report_html(report)
+    """The report as ≤ 4096-character messages (the last with the re-diagnosis reminder buttons), then the
+    radar chart; `warning` (a changed-citation notice) is shown under the headline."""
+    body = report_html(report, notice=warning)
     if notice:
         body = f"<i>{esc(notice)}</i>\n\n{body}"
     parts = split_message(body)
@@ -108,19 +113,23 @@ async def send_report(bot: Bot, chat_id: int, report: Report, *, notice: str = "
         last = i == len(parts) - 1
         await bot.send_message(chat_id, part, reply_markup=after_report_keyboard() if last else None,
                                message_thread_id=thread_id)
-    png = await asyncio.to_thread(
-        radar_png, [d.title for d in report.dimensions], [d.score for d in report.dimensions],
-        title=f"{report.title}（{report.verdict_label}）",
-    )
+    png = await asyncio.to_thread(radar_for, report)
     caption = clip(f"各维度得分（0–100）· 结论：{report.verdict_label} · 综合 {report.overall:.0f}", CAPTION_LIMIT)
     await bot.send_photo(chat_id, BufferedInputFile(png, filename="radar.png"), caption=esc(caption),
                          message_thread_id=thread_id)
 
 
 async def send_export(bot: Bot, chat_id: int, report: Report, *, thread_id: int | None = None) -> None:
-    """The full report as Markdown and JSON documents."""
-    stamp = report.created_at[:10]
-    await bot.send_document(chat_id, BufferedInputFile(report_markdown(report).encode(), f"report-{stamp}.md"),
-                            caption="完整报告（Markdown）", message_thread_id=thread_id)
-    await bot.send_document(chat_id, BufferedInputFile(report_json(report).encode(), f"report-{stamp}.json"),
-                            caption="完整报告（JSON）", message_thread_id=thread_id)
+    """The full report as PDF, Markdown and JSON documents."""
+    for f in await asyncio.to_thread(export_files, report):
+        await bot.send_document(chat_id, BufferedInputFile(f.data, f.name), caption=f.caption,
+                                message_thread_id=thread_id)
+
+
+async def send_history(message: Message, entries: Sequence[HistoryEntry], *, whose: str, empty: str) -> None:
+    """The list of past diagnoses, newest first, each a button that shows that report again (`empty` when none)."""
+    if not entries:
+        await message.answer(empty)
+        return
+    await message.answer(f"{whose}历次诊断（共 {len(entries)} 次，最新在上）：点一次查看那次的报告。每份新报告都会和上一次对比。",
+                         reply_markup=history_keyboard([(e.id, history_label(e)) for e in entries[:HISTORY_BUTTONS]]))

@@ -25,10 +25,9 @@ from bot.group.service import (
     SessionStatus,
     StaleGroupAction,
 )
-from bot.interview.report import Report
 from bot.interview.rubric import Question, Rubric
-from bot.report.chart import radar_png
-from bot.report.markdown import group_report_markdown, report_json
+from bot.report.exports import export_files, radar_for
+from bot.report.model import TeamReport
 from bot.telegram.flow import drop_buttons, edit_html
 from bot.telegram.group_render import (
     closed_question_html,
@@ -194,30 +193,19 @@ class GroupView:
         await self.post_question(bot, groups, session, state, label_of(state.question))
 
     # ------------------------------------------------------------------ report
-    async def send_report(self, bot: Bot, chat_id: int, report: Report, rubric: Rubric, *,
-                          topic_id: int | None = None, deep_link: str | None = None) -> None:
+    async def send_report(self, bot: Bot, chat_id: int, report: TeamReport, rubric: Rubric, *,
+                          topic_id: int | None = None, deep_link: str | None = None, warning: str = "") -> None:
         """The team report as ≤ 4096-character messages, then the radar chart of the team with its band."""
-        for part in split_message(group_report_html(report, rubric, deep_link=deep_link)):
+        for part in split_message(group_report_html(report, rubric, deep_link=deep_link, warning=warning)):
             await bot.send_message(chat_id, part, message_thread_id=topic_id)
-        team = {d["id"]: d for d in report.extra.get("team", {}).get("dimensions", [])}
-        scores = [d.score for d in report.dimensions]
-        lows = [team.get(d.id, {}).get("min") for d in report.dimensions]
-        highs = [team.get(d.id, {}).get("max") for d in report.dimensions]
-        band = None
-        if all(v is not None for v in lows + highs):
-            band = ([float(v) for v in lows], [float(v) for v in highs])  # type: ignore[arg-type]
-        png = await asyncio.to_thread(radar_png, [d.title for d in report.dimensions], scores,
-                                      title=f"团队诊断（{report.verdict_label}）", band=band)
+        png = await asyncio.to_thread(radar_for, report)
         caption = clip(f"团队平均（线）与成员最低–最高（阴影）· 结论：{report.verdict_label} · 综合 {report.overall:.0f}",
                        CAPTION_LIMIT)
         await bot.send_photo(chat_id, BufferedInputFile(png, filename="team-radar.png"), caption=esc(caption),
                              message_thread_id=topic_id)
 
-    async def send_export(self, bot: Bot, chat_id: int, report: Report, *, topic_id: int | None = None) -> None:
-        """The team report as Markdown and JSON documents."""
-        stamp = report.created_at[:10]
-        await bot.send_document(chat_id, BufferedInputFile(group_report_markdown(report).encode(),
-                                                           f"team-report-{stamp}.md"),
-                                caption="完整团队报告（Markdown）", message_thread_id=topic_id)
-        await bot.send_document(chat_id, BufferedInputFile(report_json(report).encode(), f"team-report-{stamp}.json"),
-                                caption="完整团队报告（JSON）", message_thread_id=topic_id)
+    async def send_export(self, bot: Bot, chat_id: int, report: TeamReport, *, topic_id: int | None = None) -> None:
+        """The team report as PDF, Markdown and JSON documents."""
+        for f in await asyncio.to_thread(export_files, report):
+            await bot.send_document(chat_id, BufferedInputFile(f.data, f.name), caption=f.caption,
+                                    message_thread_id=topic_id)

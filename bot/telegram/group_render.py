@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.group.report import Member, disagreements, distribution
 from bot.group.service import QuestionState, Session
-from bot.interview.report import Report
 from bot.interview.rubric import Rubric
-from bot.report import section_label
-from bot.telegram.render import clip, esc
+from bot.report.model import TeamReport
+from bot.report.outline import Detail, outline
+from bot.report.team import Member, distribution
+from bot.telegram.render import blocks_html, clip, esc
 
 NAME_LIMIT = 32
 MAX_NAMES = 15
@@ -86,70 +86,20 @@ def closed_question_html(state: QuestionState, label: str) -> str:
     return "\n".join(lines)
 
 
-def _choice(rubric: Rubric, question_id: str, level: int) -> str:
-    try:
-        return clip(rubric.question(question_id).option(level).label, 14)
-    except (KeyError, StopIteration):
-        return str(level)
-
-
-def _question_text(rubric: Rubric, question_id: str) -> str:
-    try:
-        return clip(rubric.question(question_id).text, 40)
-    except KeyError:
-        return question_id
-
-
-def group_report_html(report: Report, rubric: Rubric, *, deep_link: str | None = None) -> str:
-    """The team report for the chat: verdict, team scores with spread, turnout, disagreements, gaps with quotes."""
-    team = report.extra.get("team", {})
-    turnout = team.get("turnout", {})
-    icon = {"ready": "🟢", "partly": "🟡", "not_ready": "🔴"}[report.verdict]
-    out = [f"👥 {icon} <b>团队诊断结论：{esc(report.verdict_label)}</b>（团队综合 {report.overall:.0f}/100）"]
-    out.append(f"参与 {turnout.get('participants', 0)} 人，实际作答 {turnout.get('voted', 0)} 人；"
-               f"共 {turnout.get('questions', 0)} 题，作答率 {100 * float(turnout.get('rate', 0)):.0f}%。")
-    asked, total = int(turnout.get("questions", 0)), len(rubric.questions)
+def group_report_html(report: TeamReport, rubric: Rubric, *, deep_link: str | None = None, warning: str = "") -> str:
+    """The team report for the chat: verdict, team scores with spread, turnout, disagreements, gaps with quotes,
+    the team's plan (the same outline as every other rendering, laid out as HTML)."""
+    notice = warning
+    asked, total = report.turnout.questions, len(rubric.questions)
     if asked < total:
-        out.append(f"<i>本次只讨论了 {asked}/{total} 题：未讨论的题按“未知”计 0 分，结论仅供参考；"
-                   "缺口只列出讨论过的题。可以再发起一次完整的团队诊断。</i>")
-    dims = ["<b>各维度：团队平均（成员最低–最高）</b>"]
-    for d in team.get("dimensions", []):
-        band = f"（{d['min']:.0f}–{d['max']:.0f}）" if d.get("min") is not None else ""
-        warn = " ⚠️" if (d.get("spread") or 0) >= 40 else ""
-        dims.append(f"• {esc(d['title'])}（{esc(d['section'])}）：{d['mean']:.0f}{band}{warn}")
-    out.append("\n".join(dims))
-    risks = report.triggered_risks
-    if risks:
-        out.append("\n".join(["<b>⚠️ 风险信号</b>"] + [f"• {esc(r.title)}（{esc(r.section)}）" for r in risks]))
-    split = disagreements(report)
-    people = {str(p["user_id"]): p["name"] for p in report.extra.get("participants", [])}
-    if split:
-        block = [f"<b>分歧最大的问题（{len(split)} 题回答相差两级以上）</b>"]
-        for q in split[:REPORT_DISAGREEMENTS]:
-            qid = str(q["question_id"])
-            who = "；".join(f"{esc(short_name(people.get(uid, uid)))}：{esc(_choice(rubric, qid, level))}"
-                           for uid, level in q["votes"].items())
-            block.append(f"• {esc(_question_text(rubric, qid))}（{esc(q['section'])}，相差 {q['spread']} 级）\n  {who}")
-        out.append("\n".join(block))
-    else:
-        out.append("团队在各题上的判断基本一致（没有相差两级以上的题）。")
-    gaps = report.gaps[:REPORT_GAPS]
-    if gaps:
-        out.append(f"<b>团队最需要补上的前置工作（前 {len(gaps)} 项，共 {len(report.gaps)} 项）</b>")
-    for i, g in enumerate(gaps, 1):
-        block = [f"<b>{i}. {esc(g.missing)}</b>（{esc(g.severity_label)}）", f"该做什么：{esc(g.todo)}"]
-        if g.quote:
-            block.append(f"<blockquote>{esc(g.quote)}\n——「{esc(section_label(g.quote_section, g.quote_title))}」"
-                         f" · 知识库 {esc(g.kb_version)}</blockquote>")
-        out.append("\n".join(block))
-    if report.closing_quote:
-        out.append(f"<blockquote>{esc(report.closing_quote)}\n——"
-                   f"「{esc(section_label(report.closing_section, report.closing_title))}」</blockquote>")
-    tail = "发送 /export 获取完整团队报告（Markdown 与 JSON）。"
+        notice += (f"本次只讨论了 {asked}/{total} 题：未讨论的题按“未知”计 0 分，结论仅供参考；"
+                  "缺口只列出讨论过的题。可以再发起一次完整的团队诊断。")
+    body = blocks_html(outline(report, detail=Detail.CHAT, max_gaps=REPORT_GAPS,
+                               max_disagreements=REPORT_DISAGREEMENTS, notice=notice))
+    tail = "发送 /export 获取完整团队报告（PDF、Markdown 与 JSON），/history 查看本群历次诊断。"
     if deep_link:
         tail += f"\n想私下对比自己和团队的回答：{esc(deep_link)}"
-    out.append(tail)
-    return "\n\n".join(out)
+    return f"👥 {body}\n\n{tail}"
 
 
 def existing_session_html(session: Session, state: QuestionState | None) -> str:

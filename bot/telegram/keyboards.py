@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.interview.rubric import Question
+from bot.report.reminders import PERIODS
 from bot.telegram.callbacks import (
     AdminAct,
     AdminCb,
@@ -15,8 +18,10 @@ from bot.telegram.callbacks import (
     GroupAct,
     GroupCtlCb,
     GroupVoteCb,
+    HistoryCb,
     NavAct,
     NavCb,
+    RemindCb,
 )
 
 FIX_BUTTON = "✏️ 改一下"
@@ -48,10 +53,23 @@ def start_keyboard() -> InlineKeyboardMarkup:
 
 
 def after_report_keyboard() -> InlineKeyboardMarkup:
-    """Buttons under the report."""
+    """Buttons under the report: a reminder to diagnose again in 30 / 60 / 90 days, and start again now."""
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=f"{d} 天后提醒我复诊", callback_data=RemindCb(days=d).pack()) for d in PERIODS],
+        [InlineKeyboardButton(text="重新诊断", callback_data=NavCb(act=NavAct.RESTART).pack())],
+    ])
+
+
+def reminders_keyboard() -> InlineKeyboardMarkup:
+    """Under /reminders: cancel the pending reminder."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="重新诊断", callback_data=NavCb(act=NavAct.RESTART).pack())
-    ]])
+        InlineKeyboardButton(text="取消提醒", callback_data=RemindCb(days=0).pack())]])
+
+
+def history_keyboard(entries: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """One button per stored diagnosis (id, label), newest first."""
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=label, callback_data=HistoryCb(id=entry_id).pack())] for entry_id, label in entries])
 
 
 def _ctl(text: str, session_id: int, act: GroupAct, index: int = -1) -> InlineKeyboardButton:

@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING
 
 from aiogram import html
 
-from bot.interview.report import Report
+from bot.interview.scoring import VERDICT_LABELS
 from bot.interview.service import QuestionStep, RecordedAnswer
 from bot.report import CHAT_GAPS, section_label
+from bot.report.model import Report
+from bot.report.outline import Block, Detail, outline
 
 if TYPE_CHECKING:
     from bot.knowledge.search import Passage
+    from bot.report.history import HistoryEntry
+    from bot.report.reminders import Reminder
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -115,34 +119,53 @@ def recorded_html(recorded: RecordedAnswer, answer_text: str) -> str:
             f"你的回答：{esc(clip(answer_text, 300))}\n{recorded_line(recorded)}")
 
 
-def report_html(report: Report, *, max_gaps: int = CHAT_GAPS) -> str:
-    """The report for a chat: verdict, scores, risks, top gaps with verbatim citations, chapter 7's advice."""
-    icon = {"ready": "🟢", "partly": "🟡", "not_ready": "🔴"}[report.verdict]
-    out = [f"{icon} <b>诊断结论：{esc(report.verdict_label)}</b>（综合 {report.overall:.0f}/100）"]
-    out.append("\n".join(["<b>各维度得分</b>"] + [
-        f"• {esc(d.title)}（{esc(d.section)}）：{d.score:.0f}" for d in report.dimensions
-    ]))
-    risks = report.triggered_risks
-    if risks:
-        out.append("\n".join(["<b>⚠️ 风险信号</b>"] + [f"• {esc(r.title)}（{esc(r.section)}）" for r in risks]))
-    gaps = report.gaps[:max_gaps]
-    if gaps:
-        out.append(f"<b>最需要补上的前置工作（前 {len(gaps)} 项，共 {len(report.gaps)} 项）</b>")
-    for i, g in enumerate(gaps, 1):
-        block = [f"<b>{i}. {esc(g.missing)}</b>（{esc(g.severity_label)}）",
-                 f"为什么重要：{esc(g.why)}（{esc(g.why_section)}）",
-                 f"该做什么：{esc(g.todo)}"]
-        if g.quote:
-            block.append(f"<blockquote>{esc(g.quote)}\n——「{esc(section_label(g.quote_section, g.quote_title))}」"
-                         f" · 知识库 {esc(g.kb_version)}</blockquote>")
-        out.append("\n".join(block))
-    if not report.gaps:
-        out.append("没有发现明显缺口。")
-    if report.closing_quote:
-        out.append(f"<blockquote>{esc(report.closing_quote)}\n——"
-                   f"「{esc(section_label(report.closing_section, report.closing_title))}」</blockquote>")
-    out.append("发送 /export 获取完整报告（Markdown 与 JSON），/restart 重新诊断。")
+def blocks_html(blocks: Sequence[Block]) -> str:
+    """Telegram HTML of a report outline: bold headings, lines, numbered entries, quotes as blockquotes."""
+    out = []
+    for block in blocks:
+        part = []
+        if block.heading:
+            part.append(f"<b>{esc(block.heading)}</b>")
+        bullet = "" if block.kind in ("headline", "notice", "comparison") else "• "
+        if block.kind == "notice":
+            part += [f"<i>⚠️ {esc(line)}</i>" for line in block.lines]
+        else:
+            part += [f"{bullet}{esc(line)}" for line in block.lines]
+        if block.quote:
+            part.append(f"<blockquote>{esc(block.quote.text)}\n——{esc(block.quote.source)}</blockquote>")
+        if part:
+            out.append("\n".join(part))
+        for entry in block.entries:
+            lines = [f"<b>{esc(entry.title)}</b>"] + [esc(line) for line in entry.lines]
+            if entry.quote:
+                lines.append(f"<blockquote>{esc(entry.quote.text)}\n——{esc(entry.quote.source)}</blockquote>")
+            out.append("\n".join(lines))
     return "\n\n".join(out)
+
+
+def report_html(report: Report, *, max_gaps: int = CHAT_GAPS, notice: str = "") -> str:
+    """The report for a chat: verdict, scores (with change and benchmark), comparison, risks, top gaps with
+    verbatim citations, 待确认, the plan, chapter 7's advice."""
+    body = blocks_html(outline(report, detail=Detail.CHAT, max_gaps=max_gaps, notice=notice))
+    return body + "\n\n发送 /export 获取完整报告（PDF、Markdown 与 JSON），/history 查看历次诊断，/restart 重新诊断。"
+
+
+def history_label(entry: HistoryEntry) -> str:
+    """A /history button: 「2026-12-01 · 基本具备，需补课 · 62 分」."""
+    return f"{entry.created_at[:10]} · {VERDICT_LABELS.get(entry.verdict, entry.verdict)} · {entry.overall:.0f} 分"
+
+
+def reminders_html(pending: Sequence[Reminder]) -> str:
+    """What /reminders says."""
+    if not pending:
+        return "当前没有待发送的复诊提醒。报告下方的「30/60/90 天后提醒我复诊」按钮可以设置。"
+    lines = ["<b>待发送的复诊提醒</b>"]
+    lines += [f"• {r.due_date}（设置时选择 {r.days} 天后）" for r in pending]
+    return "\n".join(lines)
+
+
+REMINDER_TEXT = ("⏰ <b>复诊提醒</b>：距离你上次做私域准备度诊断已经 {days} 天了。"
+                 "前置工作补得怎么样？再做一次诊断，新报告会和上次对比，显示哪些缺口已补上、哪些还在。")
 
 
 def passages_html(query: str, passages: Sequence[Passage], *, summary: str | None = None) -> str:

@@ -108,6 +108,7 @@ async def test_a_question_that_keeps_its_id_must_keep_its_options(service: Inter
     question = data["questions"][0]
     assert len(question["options"]) == 3
     question["options"].insert(1, {"label": "大致想过", "examples": ["大概想过一些"]})
+    question["gap"]["levels"][2] = question["gap"]["levels"][1]  # the partial answers need their own gap text
     with pytest.raises(RubricError, match="goal_purpose: 3 options before, 4 now"):
         await reload_rubric(write(tmp_path / "rubric.yaml", data), rubrics=rubrics, knowledge=knowledge)
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.botapi import BotAPIServer, FloodLimits, SentMessage, SimUser
 from tests.e2e.harness import GUIDANCE, BotProcess, is_question
+from tests.report.pdf_tools import pdf_text
 
 TIMEOUT = 120  # generous: a slow, shared machine, and the bot paces itself to the group limit
 GROUP = -1001234567890
@@ -124,7 +125,7 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
     assert shown is not None
 
     sent = zhao.send("/export", GROUP, thread_id=TOPIC)
-    docs = await server.wait_for_messages(GROUP, 2, lambda m: m.document is not None, after=sent, timeout=TIMEOUT)
+    docs = await server.wait_for_messages(GROUP, 3, lambda m: m.document is not None, after=sent, timeout=TIMEOUT)
     data = json.loads(next(d for d in docs if d.document.filename.endswith(".json")).document.data)
     people = {p["user_id"]: p for p in data["participants"]}
     assert set(people) == {u.id for u in (zhang, li, wang, zhao, qian)}
@@ -136,6 +137,11 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
     assert data["verdict"] in {"ready", "partly", "not_ready"} and len(data["questions"]) == 7
     for gap in data["gaps"]:
         assert gap["quote"] in GUIDANCE and gap["quote_section"] == gap["section"]
+    assert data["plan"] and {p["section"] for p in data["plan"] if p["kind"] != "watch"} <= {
+        g["section"] for g in data["gaps"]}
+    assert people[qian.id]["questions"] and len(people[qian.id]["questions"]) == 1, "which questions each answered"
+    pdf = next(d for d in docs if d.document.filename.endswith(".pdf")).document.data
+    assert data["verdict_label"] in pdf_text(pdf)[0]
 
     # The deep link opens a personal copy in private, for participants only.
     sent = wang.send(f"/start g{data_session(report.text)}")

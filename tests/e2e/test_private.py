@@ -6,6 +6,7 @@ import json
 
 from tests.botapi import BotAPIServer, SentMessage
 from tests.e2e.harness import GUIDANCE, BotProcess, StartBot, free_port, is_question
+from tests.report.pdf_tools import pdf_text
 
 TIMEOUT = 90  # generous: a slow, shared machine
 
@@ -47,10 +48,13 @@ async def test_whole_interview_with_a_restart_in_the_middle(server: BotAPIServer
     assert report and ("尚未准备好" in report[0].text or "需补课" in report[0].text)
 
     sent = user.send("/export")
-    docs = await server.wait_for_messages(user.chat_id, 2, lambda m: m.document is not None, after=sent,
+    docs = await server.wait_for_messages(user.chat_id, 3, lambda m: m.document is not None, after=sent,
                                           timeout=TIMEOUT)
     data = json.loads(next(d for d in docs if d.document.filename.endswith(".json")).document.data)
     assert data["verdict"] in {"ready", "partly", "not_ready"} and len(data["answers"]) == 20
+    pdf = next(d for d in docs if d.document.filename.endswith(".pdf")).document.data
+    first_page = pdf_text(pdf)[0]
+    assert data["verdict_label"] in first_page and data["plan"][0]["item"][:8] in first_page.replace("\n", "")
     assert data["answers"][7]["answer_text"] == "还没有，完全没做"
     for gap in data["gaps"]:
         assert gap["quote"] in GUIDANCE and gap["quote_section"] == gap["section"]

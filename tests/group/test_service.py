@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.db import open_db
-from bot.group.report import Member, build_group_report, disagreements
 from bot.group.service import LOBBY, GroupService, SessionExists, StaleGroupAction
+from bot.report.team import Member, build_group_report
 from tests.conftest import KNOWLEDGE
 
 GUIDANCE = (KNOWLEDGE / "guidance.md").read_text(encoding="utf-8")
@@ -114,11 +114,12 @@ def test_team_report_contract_disagreement_band_and_verbatim_citations(rubric, k
     for key in ("verdict", "overall", "dimensions", "risks", "gaps", "answers", "kb_version", "closing"):
         assert key in data  # the private schema
     assert {p["user_id"]: p["answered"] for p in data["participants"]} == {1: 20, 2: 20, 3: 20, 4: 0}
-    assert set(data["participants"][0]) == {"user_id", "name", "answered"}
+    assert {"user_id", "name", "answered"} <= set(data["participants"][0])  # the contract (fields only added)
+    assert data["participants"][0]["questions"] == [q.id for q in qs]  # which questions each member answered
     first = data["questions"][0]
     assert first["votes"] == {"1": 1, "2": 1, "3": 1} and first["spread"] == 0 and not first["disagreement"]
     assert all(q["disagreement"] and q["spread"] == qs[i + 1].max_level for i, q in enumerate(data["questions"][1:]))
-    assert len(disagreements(report)) == 19
+    assert len(report.disagreements()) == 19
     for dim in data["team"]["dimensions"]:
         assert dim["min"] <= dim["mean"] <= dim["max"] and dim["members"] == 3
     assert data["team"]["turnout"]["voted"] == 3 and data["team"]["turnout"]["participants"] == 4
@@ -153,4 +154,4 @@ def test_a_session_ended_early_lists_gaps_only_among_the_questions_asked(rubric,
     votes = {q.id: {1: 0, 2: 0} for q in asked}
     report = build_group_report(rubric, votes, [ALICE, BOB], knowledge)
     assert {g.question_id for g in report.gaps} == {q.id for q in asked}
-    assert report.verdict == "not_ready" and len(report.extra["questions"]) == 3
+    assert report.verdict == "not_ready" and len(report.questions) == 3

@@ -151,7 +151,7 @@ async def test_side_question_is_not_recorded_and_not_the_clarify(checkpointer, r
 
 
 async def test_unclear_twice_is_recorded_as_pending_and_scored_as_skip(checkpointer, rubric, knowledge) -> None:
-    from bot.interview.report import build_report
+    from bot.report.build import build_report
     from bot.report.markdown import report_markdown
 
     svc = service_on(checkpointer, rubric)
@@ -171,10 +171,10 @@ async def test_unclear_twice_is_recorded_as_pending_and_scored_as_skip(checkpoin
     assert (pending.overall, pending.dimensions) == (skipped.overall, skipped.dimensions)
     item = pending.to_json()["answers"][0]
     assert item == {"question_id": q0.id, "section": q0.section, "answer_text": UNCLEAR, "level": None,
-                    "max_level": q0.max_level, "label": "待确认", "via": "unclear"}
+                    "max_level": q0.max_level, "label": "待确认", "via": "unclear", "question": q0.text}
     assert next(g for g in pending.gaps if g.question_id == q0.id).severity_label == "待确认"
-    row = next(line for line in report_markdown(pending).splitlines() if line.startswith(f"| {q0.id} "))
-    assert "待确认" in row and "跳过" not in row and "未知" not in row and "✅" not in row
+    row = next(line for line in report_markdown(pending).splitlines() if line.startswith(f"| {q0.text[:10]}"))
+    assert "待确认" in row and UNCLEAR[:6] in row and "跳过" not in row and "未知" not in row and "✅" not in row
 
 
 async def test_revisit_asks_that_question_again_and_keeps_the_later_answers(checkpointer, rubric) -> None:

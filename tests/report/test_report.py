@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import warnings
 
-from bot.interview.report import Report, build_report
+from bot.report.build import build_report
 from bot.report.chart import cjk_font_path, radar_png
 from bot.report.markdown import report_json, report_markdown
+from bot.report.model import Report
 from tests.conftest import KNOWLEDGE
 
 GUIDANCE = (KNOWLEDGE / "guidance.md").read_text(encoding="utf-8")
@@ -54,7 +55,10 @@ def test_markdown_lists_all_gaps_and_answers(rubric, knowledge) -> None:
     assert md.count("> ") >= len(report.gaps)
     assert "## 全部回答" in md and report.verdict_label in md
     short = report_markdown(report, max_gaps=5)
-    assert "### 6." not in short and "### 5." in short
+    known = len(report.known_gaps)
+    assert f"最需要补上的前置工作（前 5 项，共 {known} 项）" in short
+    gap_part = short.split("## 最需要补上的前置工作")[1].split("\n## ")[0]
+    assert "### 5." in gap_part and "### 6." not in gap_part
 
 
 def test_radar_chart_renders_chinese_without_missing_glyphs() -> None:

@@ -76,7 +76,7 @@ async def test_whole_interview_report_and_export(client: BotClient) -> None:
     assert report_texts and all(len(t) <= 4096 for t in client.texts())
     await client.send("/export")
     docs = client.session.of(SendDocument)
-    assert [d.document.filename.rsplit(".", 1)[1] for d in docs] == ["md", "json"]
+    assert [d.document.filename.rsplit(".", 1)[1] for d in docs] == ["pdf", "md", "json"]
     await client.send("/report")
     assert "诊断结论" in client.last_text() or client.session.of(SendPhoto)
 

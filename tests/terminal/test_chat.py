@@ -40,7 +40,38 @@ def test_scripted_session_to_report(data_dir: Path) -> None:
     assert data["answers"][0]["level"] == 2 and data["answers"][1]["level"] is None  # re-answered by /skip
     assert all(g["quote"] in GUIDANCE for g in data["gaps"])
     assert (reports / "radar.png").read_bytes().startswith(b"\x89PNG")
-    assert "# 私域启动准备度诊断" in (reports / "report.md").read_text(encoding="utf-8")
+    md = (reports / "report.md").read_text(encoding="utf-8")
+    assert "# 私域启动准备度诊断" in md
+    assert rubric_text(0) in md and "还没有，完全没做" not in md.split("## 全部回答")[0], "answers by question text"
+    assert "goal_purpose" not in md and "| 1/2 |" not in md
+    assert (reports / "report.pdf").read_bytes().startswith(b"%PDF")
+    report_out = out[out.index("====="):]
+    assert "|---|" not in report_out and "**" not in report_out and "行动计划" in report_out, "plain text"
+    runs = [d for d in reports.iterdir() if d.is_dir()]
+    assert len(runs) == 1 and {p.name for p in runs[0].iterdir()} == {"report.md", "report.json", "report.pdf",
+                                                                        "radar.png"}
+
+
+def rubric_text(index: int) -> str:
+    """The text of the rubric's question `index`."""
+    import yaml
+
+    return str(yaml.safe_load((ROOT / "knowledge" / "rubric.yaml").read_text(encoding="utf-8"))["questions"][index]["text"])
+
+
+def test_a_second_run_is_kept_beside_the_first_and_compared_with_it(data_dir: Path) -> None:
+    first = run_chat(data_dir, "\n".join(["3"] * 20) + "\n/quit\n", "chat")
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_chat(data_dir, "/restart\n" + "\n".join(["1"] * 20) + "\n/quit\n", "chat")
+    assert second.returncode == 0, second.stderr[-2000:]
+    reports = data_dir / "reports"
+    runs = sorted(d for d in reports.iterdir() if d.is_dir())
+    assert len(runs) == 2, "every run is kept in reports/<timestamp>/"
+    older = json.loads((runs[0] / "report.json").read_text(encoding="utf-8"))
+    latest = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    assert latest == json.loads((runs[1] / "report.json").read_text(encoding="utf-8"))
+    assert latest["previous"]["overall"] == older["overall"] < latest["overall"]
+    assert "与上次诊断相比" in second.stdout and "↑" in second.stdout
 
 
 def test_chat_resumes_after_end_of_input(data_dir: Path) -> None:

@@ -13,10 +13,13 @@ from aiogram import Bot, F, Router
 from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, User
 
-from bot.group.report import DISAGREEMENT_LEVELS, Member
 from bot.group.service import LOBBY, GroupService, SessionExists, SessionStatus, StaleGroupAction
 from bot.interview.service import InterviewService
-from bot.telegram.callbacks import GroupCtlCb, GroupVoteCb
+from bot.knowledge.search import KnowledgeBase
+from bot.report.citations import citation_notice
+from bot.report.team import DISAGREEMENT_LEVELS, Member
+from bot.telegram.callbacks import GroupCtlCb, GroupVoteCb, HistoryCb
+from bot.telegram.flow import send_history
 from bot.telegram.group_flow import GroupView
 from bot.telegram.group_render import existing_session_html, group_report_html
 from bot.telegram.keyboards import group_existing_keyboard
@@ -33,7 +36,7 @@ GROUP_HELP = (
     "👥 <b>团队诊断</b>：在群里发送 /diagnose 开始。成员点「加入」并对每道题投票（题目结束前可改选，"
     "选择在本题结束后才公开）；发起人或群管理员用「下一题 / 跳过 / 结束」控制进度。"
     "结束后我会发出团队报告：各维度的团队平均与分歧、成员回答相差两级以上的题，以及每个缺口对应的指导原文。\n"
-    "/export 导出最近一次团队报告（Markdown 与 JSON）。私聊我可以做个人诊断。"
+    "/export 导出最近一次团队报告（PDF、Markdown 与 JSON），/history 查看本群历次诊断及前后对比。私聊我可以做个人诊断。"
 )
 
 
@@ -178,14 +181,35 @@ async def export_group(message: Message, bot: Bot, groups: GroupService, group_v
     await group_view.send_export(bot, message.chat.id, last[1], topic_id=topic_of(message))
 
 
-async def report_group(message: Message, bot: Bot, groups: GroupService, group_view: GroupView) -> None:
-    """Sends the group's last team report again."""
+async def report_group(message: Message, bot: Bot, groups: GroupService, group_view: GroupView,
+                       knowledge: KnowledgeBase) -> None:
+    """Sends the group's last team report again (saying so when the guidance it cites has changed since)."""
     last = await groups.last_report(message.chat.id)
     if last is None:
         await message.answer(NO_REPORT)
         return
     await group_view.send_report(bot, message.chat.id, last[1], groups.rubric, topic_id=topic_of(message),
-                                 deep_link=await deep_link(bot, last[0]))
+                                 deep_link=await deep_link(bot, last[0]),
+                                 warning=citation_notice(last[1], knowledge))
+
+
+async def history_group(message: Message, groups: GroupService) -> None:
+    """Lists the group's finished team sessions, each a button that shows its report again."""
+    await send_history(message, await groups.history(message.chat.id), whose="本群的团队", empty=NO_REPORT)
+
+
+async def history_group_pressed(query: CallbackQuery, callback_data: HistoryCb, bot: Bot, groups: GroupService,
+                                group_view: GroupView, knowledge: KnowledgeBase) -> None:
+    """Shows one of this group's past team reports."""
+    chat = query.message.chat.id if query.message else 0
+    report = await groups.session_report(chat, callback_data.id)
+    if report is None:
+        await query.answer("这份报告已不存在。", show_alert=True)
+        return
+    await query.answer()
+    topic = query.message.message_thread_id if isinstance(query.message, Message) else None
+    await group_view.send_report(bot, chat, report, groups.rubric, topic_id=topic,
+                                 warning=citation_notice(report, knowledge))
 
 
 async def added_to_group(event: ChatMemberUpdated, bot: Bot) -> None:
@@ -247,9 +271,11 @@ def make_router() -> Router:
     router.message.register(diagnose_group, in_group, Command("diagnose"))
     router.message.register(export_group, in_group, Command("export"))
     router.message.register(report_group, in_group, Command("report"))
+    router.message.register(history_group, in_group, Command("history"))
     router.message.register(help_group, in_group, Command("help", "start"))
     router.callback_query.register(vote_pressed, GroupVoteCb.filter())
     router.callback_query.register(control_pressed, GroupCtlCb.filter())
+    router.callback_query.register(history_group_pressed, F.message.chat.type.in_(GROUP_CHATS), HistoryCb.filter())
     router.callback_query.register(unknown_group_button, F.message.chat.type.in_(GROUP_CHATS))
     router.my_chat_member.register(added_to_group, F.chat.type.in_(GROUP_CHATS),
                                    ChatMemberUpdatedFilter(JOIN_TRANSITION))

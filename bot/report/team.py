@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from statistics import fmean
-from typing import Any
 
-from bot.interview.report import AnswerItem, Citer, Report, assemble_report
 from bot.interview.rubric import Question, Rubric
 from bot.interview.scoring import readiness, score
+from bot.report.build import Citer, assemble_report
+from bot.report.model import AnswerItem, Participant, Report, TeamDimension, TeamQuestion, TeamReport, Turnout
 
 DISAGREEMENT_LEVELS = 2
 
@@ -56,17 +56,19 @@ def member_dimension_scores(rubric: Rubric, votes: Mapping[str, int]) -> dict[st
 
 def _answer_item(question: Question, votes: Mapping[int, int]) -> AnswerItem:
     if not votes:
-        return AnswerItem(question.id, question.section, "", None, question.max_level, "未知（无人作答）", "group")
+        return AnswerItem(question.id, question.section, "", None, question.max_level, "未知（无人作答）", "group",
+                          question.text)
     mean = fmean(votes.values())
     text = "；".join(f"{label} ×{n}" for label, _, n in distribution(question, votes) if n)
     nearest = min(question.options, key=lambda o: (abs(o.level - mean), o.level))
     return AnswerItem(question.id, question.section, text, round(mean), question.max_level,
-                      f"团队平均 {mean:.1f}/{question.max_level}（最接近：{nearest.label}）", "group")
+                      f"团队平均 {mean:.1f}/{question.max_level}（最接近：{nearest.label}）", "group", question.text)
 
 
 def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], members: Sequence[Member],
-                       citer: Citer | None, *, asked: Sequence[str] = ()) -> Report:
-    """The team report: private schema + `participants`, `questions` (votes, spread, disagreement) and `team`."""
+                       citer: Citer | None, *, asked: Sequence[str] = ()) -> TeamReport:
+    """The team report: the private report from the team's mean levels, plus participants, per-question votes,
+    spread and disagreement, and the team's per-dimension band."""
     names = {m.user_id: m.name for m in members}
     team_levels: dict[str, float | None] = {}
     answer_items = []
@@ -78,18 +80,17 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
         team_levels[q.id] = fmean(q_votes.values()) if q_votes else None
         answer_items.append(_answer_item(q, q_votes))
         spread = level_spread(list(q_votes.values()))
-        questions.append({
-            "question_id": q.id, "section": q.section,
-            "votes": {str(uid): level for uid, level in sorted(q_votes.items())},
-            "spread": spread, "disagreement": spread >= DISAGREEMENT_LEVELS,
-            "mean": round(fmean(q_votes.values()), 2) if q_votes else None,
-            "unanswered": not q_votes,
-        })
+        questions.append(TeamQuestion(
+            question_id=q.id, section=q.section,
+            votes={str(uid): level for uid, level in sorted(q_votes.items())},
+            spread=spread, disagreement=spread >= DISAGREEMENT_LEVELS,
+            mean=round(fmean(q_votes.values()), 2) if q_votes else None, unanswered=not q_votes,
+            choices={str(uid): q.option(level).label for uid, level in sorted(q_votes.items())},
+        ))
     scores = score(rubric, team_levels)  # type: ignore[arg-type]  # mean levels are fractional on purpose
-    report = assemble_report(rubric, scores, answer_items, citer)
     # A session ended early: questions never put to the team count as unknown in the scores (as in the private
-    # rules), but the gap list keeps to what the team actually discussed.
-    report = replace(report, gaps=tuple(g for g in report.gaps if g.question_id in team_levels))
+    # rules), but the gap list and the plan keep to what the team actually discussed.
+    report = assemble_report(rubric, scores, answer_items, citer, gap_filter=set(team_levels))
 
     per_member: dict[int, dict[str, int]] = {m.user_id: {} for m in members}
     for qid, member_votes in votes.items():
@@ -99,36 +100,24 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
     team_dims = []
     for d in rubric.dimensions:
         values: list[float] = [v for s in member_scores.values() if (v := s[d.id]) is not None]
-        team_dims.append({
-            "id": d.id, "section": d.section, "title": d.title, "mean": scores.dimensions[d.id],
-            "min": min(values) if values else None, "max": max(values) if values else None,
-            "spread": round(max(values) - min(values), 1) if values else None,
-            "members": len(values),
-        })
+        team_dims.append(TeamDimension(
+            id=d.id, section=d.section, title=d.title, mean=scores.dimensions[d.id],
+            min=min(values) if values else None, max=max(values) if values else None,
+            spread=round(max(values) - min(values), 1) if values else None, members=len(values),
+        ))
+    order = {q.id: i for i, q in enumerate(rubric.questions)}
+    participants = tuple(
+        Participant(user_id=uid, name=names.get(uid, str(uid)), answered=len(per_member.get(uid, {})),
+                    questions=tuple(sorted(per_member.get(uid, {}), key=lambda qid: order.get(qid, 99))))
+        for uid in sorted(set(names) | set(per_member), key=lambda u: (names.get(u) is None, u)))
     n_asked = len(questions)
-    participants: list[dict[str, Any]] = [{"user_id": uid, "name": names.get(uid, str(uid)), "answered": len(per_member.get(uid, {}))}
-                    for uid in sorted(set(names) | set(per_member), key=lambda u: (names.get(u) is None, u))]
-    voted = [p for p in participants if p["answered"]]
-    extra = {
-        "kind": "group",
-        "participants": participants,
-        "questions": questions,
-        "team": {
-            "dimensions": team_dims,
-            "turnout": {
-                "participants": len(participants),
-                "voted": len(voted),
-                "questions": n_asked,
-                "mean_answered": round(fmean(p["answered"] for p in participants), 1) if participants else 0.0,
-                "rate": round(sum(p["answered"] for p in participants) / (n_asked * len(participants)), 3)
-                if n_asked and participants else 0.0,
-            },
-        },
-    }
-    return replace(report, extra=extra)
+    voted = [p for p in participants if p.answered]
+    turnout = Turnout(
+        participants=len(participants), voted=len(voted), questions=n_asked,
+        mean_answered=round(fmean(p.answered for p in participants), 1) if participants else 0.0,
+        rate=round(sum(p.answered for p in participants) / (n_asked * len(participants)), 3)
+        if n_asked and participants else 0.0,
+    )
+    return TeamReport(**{f.name: getattr(report, f.name) for f in fields(Report)}, participants=participants,
+                      questions=tuple(questions), team_dimensions=tuple(team_dims), turnout=turnout)
 
-
-def disagreements(report: Report) -> list[dict[str, Any]]:
-    """The report's questions with strong disagreement, most divided first."""
-    rows = [q for q in report.extra.get("questions", []) if q.get("disagreement")]
-    return sorted(rows, key=lambda q: -int(q["spread"]))
