@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     group_edit_interval: float = Field(
         default=5.0, ge=0, description="Least seconds between two vote-count edits of one group question message."
     )
+    group_grace_seconds: float = Field(
+        default=20.0, ge=0, description="A question whose members have all voted closes this long after the last new voter."
+    )
+    group_time_box_scale: float = Field(
+        default=1.0, gt=0, description="Seconds one second of a question's time box lasts (tests shorten it; keep 1)."
+    )
     benchmark_min_users: int = Field(
         default=20, ge=1, description="Distinct users (latest diagnosis each) needed before a report shows the benchmark."
     )

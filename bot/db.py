@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS group_sessions (
     intro_message_id INTEGER,
     created_at TEXT NOT NULL,
     finished_at TEXT,
-    report TEXT                       -- report.json of the finished session
+    report TEXT,                      -- report.json of the finished session
+    anonymous INTEGER NOT NULL DEFAULT 0,  -- 匿名: no member's name in any group message or the team report
+    time_box INTEGER NOT NULL DEFAULT 0    -- seconds each question stays open at most (0: no limit)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS group_one_active ON group_sessions(chat_id) WHERE status = 'active';
 
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS group_participants (
     user_id INTEGER NOT NULL,
     name TEXT NOT NULL DEFAULT '',
     joined_at TEXT NOT NULL,
+    alias TEXT NOT NULL DEFAULT '',   -- m1, m2 … in joining order: the member's pseudonym in an anonymous session
     PRIMARY KEY (session_id, user_id)
 );
 
@@ -72,6 +75,27 @@ CREATE TABLE IF NOT EXISTS group_questions (
     status TEXT NOT NULL,             -- open / closed / skipped
     opened_at TEXT NOT NULL,
     closed_at TEXT,
+    round INTEGER NOT NULL DEFAULT 1, -- 2 after 🔁 重新投票 (the first round is kept in group_rounds)
+    last_joined REAL,                 -- Unix time of the latest member's first vote on it (the grace period)
+    deadline REAL,                    -- Unix time its time box ends (NULL: no time box)
+    reminded INTEGER NOT NULL DEFAULT 0,  -- 🔔 提醒未投票 was sent (once per question)
+    PRIMARY KEY (session_id, idx)
+);
+
+CREATE TABLE IF NOT EXISTS group_rounds (
+    session_id INTEGER NOT NULL REFERENCES group_sessions(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    round INTEGER NOT NULL,           -- an earlier round of a question that was voted again after discussion
+    votes TEXT NOT NULL,              -- JSON {user id: level}
+    PRIMARY KEY (session_id, question_id, round)
+);
+
+CREATE TABLE IF NOT EXISTS group_plan (
+    session_id INTEGER NOT NULL REFERENCES group_sessions(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,             -- position of the item in the team report's plan
+    owner_user_id INTEGER,            -- who took it (认领) or was assigned it; NULL: open
+    status TEXT NOT NULL,             -- open / claimed / done
+    updated_at TEXT NOT NULL,
     PRIMARY KEY (session_id, idx)
 );
 
@@ -125,6 +149,25 @@ CREATE TABLE IF NOT EXISTS group_votes (
 """
 
 
+# Columns added after a table first shipped: `CREATE TABLE IF NOT EXISTS` leaves an existing table as it was, so a
+# database made by an earlier version gets them here (SQLite's ALTER TABLE ADD COLUMN keeps the rows).
+ADDED_COLUMNS = {
+    "group_sessions": {"anonymous": "INTEGER NOT NULL DEFAULT 0", "time_box": "INTEGER NOT NULL DEFAULT 0"},
+    "group_participants": {"alias": "TEXT NOT NULL DEFAULT ''"},
+    "group_questions": {"round": "INTEGER NOT NULL DEFAULT 1", "last_joined": "REAL", "deadline": "REAL",
+                        "reminded": "INTEGER NOT NULL DEFAULT 0"},
+}
+
+
+async def migrate(conn: aiosqlite.Connection) -> None:
+    """Adds the columns of `ADDED_COLUMNS` that an existing database lacks."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in await conn.execute_fetchall(f"PRAGMA table_info({table})")}
+        for name, decl in columns.items():
+            if name not in have:
+                await conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+
 def now_iso() -> str:
     """The current UTC time as stored in the database."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -154,6 +197,7 @@ async def open_db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.executescript(SCHEMA)
+        await migrate(conn)
         await conn.commit()
         yield conn
     finally:

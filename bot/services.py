@@ -168,10 +168,12 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         interview = InterviewService(graph=graph_for(rubric), rubric=rubric, section_title=knowledge.section_title,
                                      events=events, archive=history)
         rubrics.subscribe(lambda new: interview.reload(graph_for(new), new))
-        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=events)
+        scheduler = Scheduler(db)
+        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=events, scheduler=scheduler,
+                              grace_seconds=settings.group_grace_seconds,
+                              time_box_scale=settings.group_time_box_scale)
         audit = AuditLog(db)
         question_messages = QuestionMessages(db)
-        scheduler = Scheduler(db)
         reminders = Reminders(scheduler, day_seconds=settings.reminder_day_seconds)
         guidance = GuidanceService(store, knowledge_dir=settings.knowledge_dir, uploads_dir=settings.uploads_dir,
                                    lock_path=settings.data_dir / LOCK_FILE,

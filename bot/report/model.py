@@ -309,6 +309,9 @@ class TeamQuestion:
     mean: float | None
     unanswered: bool
     choices: Mapping[str, str] = field(default_factory=dict)  # member → the option's label
+    discussed: bool = False  # voted again after the team discussed a spread of two levels or more
+    rounds: tuple[Mapping[str, int], ...] = ()  # the earlier round's votes of a discussed question
+    first_spread: int | None = None  # the spread before the discussion
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,16 @@ class Turnout:
 
 
 @dataclass(frozen=True)
+class PlanOwner:
+    """Who took a team plan item (认领, or assigned by the controller) and how far it is."""
+
+    index: int  # position in the report's plan
+    owner_user_id: int | str | None  # a pseudonym in an anonymous session; None while open
+    owner_name: str
+    status: str  # one of PLAN_STATUSES
+
+
+@dataclass(frozen=True)
 class TeamReport(Report):
     """A team session's report: the private report built from the team's votes, plus who agreed and who did not."""
 
@@ -344,6 +357,12 @@ class TeamReport(Report):
     questions: tuple[TeamQuestion, ...] = ()
     team_dimensions: tuple[TeamDimension, ...] = ()
     turnout: Turnout = Turnout(0, 0, 0, 0.0, 0.0)
+    anonymous: bool = False
+    owners: tuple[PlanOwner, ...] = ()  # the team plan's owners as they stand (not stored with the report)
+
+    def owner_of(self, index: int) -> PlanOwner:
+        """The owner row of plan item `index` (open when nobody took it)."""
+        return next((o for o in self.owners if o.index == index), PlanOwner(index, None, "", "open"))
 
     @property
     def names(self) -> dict[str, str]:
@@ -356,11 +375,17 @@ class TeamReport(Report):
 
     def to_json(self) -> dict[str, Any]:
         """The group report.json: the private contract plus `kind`, `participants`, `questions` and `team`."""
+        data = super().to_json()
+        for i, item in enumerate(data["plan"]):
+            owner = self.owner_of(i)
+            item.update(owner_user_id=owner.owner_user_id, owner_name=owner.owner_name, status=owner.status)
         return _plain({
-            **super().to_json(),
+            **data,
             "kind": "group",
+            "anonymous": self.anonymous,
             "participants": [asdict(p) for p in self.participants],
-            "questions": [{**asdict(q), "votes": dict(q.votes)} for q in self.questions],
+            "questions": [{**asdict(q), "votes": dict(q.votes), "rounds": [dict(r) for r in q.rounds]}
+                          for q in self.questions],
             "team": {"dimensions": [asdict(d) for d in self.team_dimensions], "turnout": asdict(self.turnout)},
         })
 
@@ -373,10 +398,15 @@ class TeamReport(Report):
             **cls._fields_from_json(data),
             participants=tuple(_build(Participant, p) for p in data.get("participants") or []),
             questions=tuple(_build(TeamQuestion, {**q, "votes": dict(q.get("votes") or {}),
-                                                  "choices": dict(q.get("choices") or {})})
+                                                  "choices": dict(q.get("choices") or {}),
+                                                  "rounds": [dict(r) for r in q.get("rounds") or []]})
                             for q in data.get("questions") or []),
             team_dimensions=tuple(_build(TeamDimension, d) for d in team.get("dimensions") or []),
             turnout=_build(Turnout, turnout) if turnout else Turnout(0, 0, 0, 0.0, 0.0),
+            anonymous=bool(data.get("anonymous", False)),
+            owners=tuple(PlanOwner(i, p.get("owner_user_id"), p.get("owner_name", ""), p.get("status", "open"))
+                         for i, p in enumerate(data.get("plan") or [])
+                         if p.get("owner_user_id") is not None or p.get("status", "open") != "open"),
         )
 
 

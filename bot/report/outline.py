@@ -182,19 +182,34 @@ def benchmark_block(report: Report) -> Block | None:
 
 
 def team_blocks(report: TeamReport, detail: Detail, *, max_disagreements: int | None) -> list[Block]:
-    """Disagreements (by name, choice) and, in full, who answered what."""
+    """Disagreements (by name and choice, or pseudonym), the questions discussed and voted again, who answered
+    which questions (late joiners), and in full the participants' table."""
     names = report.names
     split = report.disagreements()
     entries = []
     labels = {a.question_id: a.question for a in report.answers}
+    number = {q.question_id: i for i, q in enumerate(report.questions, 1)}
     for q in split if max_disagreements is None else split[:max_disagreements]:
         who = "；".join(f"{names.get(uid, uid)}：{q.choices.get(uid, str(level))}" for uid, level in q.votes.items())
         entries.append(Entry(f"{labels.get(q.question_id) or q.question_id}（{q.section}，相差 {q.spread} 级）",
                              (who,)))
     blocks = [Block("disagreements", f"分歧最大的问题（{len(split)} 题回答相差两级以上）" if split else "分歧",
                     () if split else ("团队在各题上的判断基本一致（没有相差两级以上的题）。",), tuple(entries))]
+    discussed = [q for q in report.questions if q.discussed]
+    if discussed:
+        blocks.append(Block("discussed", "讨论后重新投票的题", tuple(
+            f"第 {number[q.question_id]} 题 {labels.get(q.question_id) or q.question_id}：讨论前相差 "
+            f"{q.first_spread} 级，重新投票后相差 {q.spread} 级" for q in discussed)))
+    asked = report.turnout.questions
+    partial = [p for p in report.participants if p.answered < asked]
+    if partial:
+        blocks.append(Block("turnout", "没有答完全部题目的成员", tuple(
+            f"{p.name}：作答 {p.answered}/{asked} 题" + (f"（第 {'、'.join(str(number[qid]) for qid in p.questions if qid in number)} 题）"
+                                                    if p.questions else "") for p in partial)))
     if detail is Detail.FULL:
-        rows = [("成员", "作答题数")] + [(p.name, str(p.answered)) for p in report.participants]
+        rows = [("成员", "作答题数", "作答的题")] + [
+            (p.name, str(p.answered), "、".join(str(number[qid]) for qid in p.questions if qid in number))
+            for p in report.participants]
         blocks.append(Block("participants", "参与者", rows=tuple(rows)))
     return blocks
 

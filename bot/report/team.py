@@ -6,7 +6,11 @@
 * a member's dimension score is computed over the questions that member answered; the band of the radar chart
   is the lowest and highest member score per dimension, `spread` their difference;
 * a question's `spread` is the highest minus the lowest level chosen; `disagreement` when it is 2 levels or more;
-* a session ended early scores the questions never asked as unknown (0), and lists gaps only among those asked.
+* a session ended early scores the questions never asked as unknown (0), and lists gaps only among those asked;
+* a question voted again after discussion (🔁 重新投票) is scored on its last round; the earlier round is kept
+  (`rounds`) and the question marked `discussed`;
+* an anonymous session names nobody: members become 成员 1, 成员 2 … and their ids the pseudonyms m1, m2 … (in
+  joining order) everywhere in the report.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ class Member:
 
     user_id: int
     name: str
+    alias: str = ""  # the pseudonym in an anonymous session ("m1"), fixed when they joined
+
+
+def pseudonym(alias: str) -> str:
+    """「成员 3」 for "m3"."""
+    return f"成员 {alias[1:]}" if alias.startswith("m") and alias[1:].isdigit() else "成员"
 
 
 def level_spread(levels: Sequence[int]) -> int:
@@ -66,10 +76,19 @@ def _answer_item(question: Question, votes: Mapping[int, int]) -> AnswerItem:
 
 
 def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], members: Sequence[Member],
-                       citer: Citer | None, *, asked: Sequence[str] = ()) -> TeamReport:
-    """The team report: the private report from the team's mean levels, plus participants, per-question votes,
-    spread and disagreement, and the team's per-dimension band."""
-    names = {m.user_id: m.name for m in members}
+                       citer: Citer | None, *, asked: Sequence[str] = (),
+                       rounds: Mapping[str, Mapping[int, int]] | None = None, anonymous: bool = False) -> TeamReport:
+    """The team report: the private report from the team's mean levels, plus participants, per-question votes
+    (and the first round of a question voted again), spread and disagreement, and the team's per-dimension band."""
+    aliases = {m.user_id: m.alias or f"m{i}" for i, m in enumerate(members, 1)}
+    for uid in sorted({u for v in votes.values() for u in v} - set(aliases)):
+        aliases[uid] = f"m{len(aliases) + 1}"
+
+    def key(uid: int) -> str:
+        return aliases[uid] if anonymous else str(uid)
+
+    names = {m.user_id: pseudonym(aliases[m.user_id]) if anonymous else m.name for m in members}
+    earlier = rounds or {}
     team_levels: dict[str, float | None] = {}
     answer_items = []
     questions = []
@@ -80,12 +99,16 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
         team_levels[q.id] = fmean(q_votes.values()) if q_votes else None
         answer_items.append(_answer_item(q, q_votes))
         spread = level_spread(list(q_votes.values()))
+        first = earlier.get(q.id)
         questions.append(TeamQuestion(
             question_id=q.id, section=q.section,
-            votes={str(uid): level for uid, level in sorted(q_votes.items())},
+            votes={key(uid): level for uid, level in sorted(q_votes.items())},
             spread=spread, disagreement=spread >= DISAGREEMENT_LEVELS,
             mean=round(fmean(q_votes.values()), 2) if q_votes else None, unanswered=not q_votes,
-            choices={str(uid): q.option(level).label for uid, level in sorted(q_votes.items())},
+            choices={key(uid): q.option(level).label for uid, level in sorted(q_votes.items())},
+            discussed=first is not None,
+            rounds=({key(uid): level for uid, level in sorted(first.items())},) if first is not None else (),
+            first_spread=level_spread(list(first.values())) if first is not None else None,
         ))
     scores = score(rubric, team_levels)  # type: ignore[arg-type]  # mean levels are fractional on purpose
     # A session ended early: questions never put to the team count as unknown in the scores (as in the private
@@ -107,7 +130,8 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
         ))
     order = {q.id: i for i, q in enumerate(rubric.questions)}
     participants = tuple(
-        Participant(user_id=uid, name=names.get(uid, str(uid)), answered=len(per_member.get(uid, {})),
+        Participant(user_id=aliases[uid] if anonymous else uid, name=names.get(uid, pseudonym(aliases[uid]) if anonymous else str(uid)),
+                    answered=len(per_member.get(uid, {})),
                     questions=tuple(sorted(per_member.get(uid, {}), key=lambda qid: order.get(qid, 99))))
         for uid in sorted(set(names) | set(per_member), key=lambda u: (names.get(u) is None, u)))
     n_asked = len(questions)
@@ -119,5 +143,6 @@ def build_group_report(rubric: Rubric, votes: Mapping[str, Mapping[int, int]], m
         if n_asked and participants else 0.0,
     )
     return TeamReport(**{f.name: getattr(report, f.name) for f in fields(Report)}, participants=participants,
-                      questions=tuple(questions), team_dimensions=tuple(team_dims), turnout=turnout)
+                      questions=tuple(questions), team_dimensions=tuple(team_dims), turnout=turnout,
+                      anonymous=anonymous)
 

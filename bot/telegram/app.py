@@ -25,6 +25,7 @@ from bot.telegram.render import REMINDER_TEXT
 from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
 if TYPE_CHECKING:
+    from bot.scheduler import Job
     from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,8 @@ async def _warm_up(knowledge: Any) -> None:
         logger.exception("warm-up failed")
 
 
-async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack: contextlib.AsyncExitStack,
-                         open_services: OpenServices) -> None:
+async def _open_services(settings: Settings, bot: Bot, dp: Dispatcher, gate: ServicesGate,
+                         stack: contextlib.AsyncExitStack, open_services: OpenServices) -> None:
     """Opens the services the root hands over (off the start-up path), registers commands, starts the scheduler
     loop and warms up."""
     from aiogram.types import BotCommandScopeChat
@@ -106,6 +107,7 @@ async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack
     gate.provide(**services.handler_data())
     logger.info("services ready")
     services.reminders.on_due(functools.partial(send_reminder, bot))
+    _run_group_timers(bot, dp, services)
     scheduler = asyncio.create_task(services.scheduler.run_forever())
     stack.push_async_callback(_cancel, scheduler)
     await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
@@ -117,6 +119,19 @@ async def _open_services(settings: Settings, bot: Bot, gate: ServicesGate, stack
         except Exception as e:  # noqa: BLE001 - the commands still work; only the menu lacks them
             logger.warning("could not set the admin command menu for %s: %s", admin_id, e)
     await _warm_up(services.knowledge)
+
+
+def _run_group_timers(bot: Bot, dp: Dispatcher, services: Services) -> None:
+    """Group questions close from scheduler rows too: a grace period for late joiners, a time box."""
+    from bot.group.service import CLOSE_JOB, DEADLINE_JOB
+    from bot.telegram.routers.group import deep_link
+
+    async def due(job: Job) -> None:
+        await dp["group_view"].on_due(bot, services.groups, job, services.interview.section_label,
+                                      functools.partial(deep_link, bot))
+
+    for kind in (CLOSE_JOB, DEADLINE_JOB):
+        services.scheduler.register(kind, due)
 
 
 async def send_reminder(bot: Bot, reminder: Reminder) -> None:
@@ -144,7 +159,7 @@ async def run_telegram(settings: Settings, open_services: OpenServices) -> int:
     dp = build_dispatcher(group_edit_interval=settings.group_edit_interval)
     dp.update.outer_middleware(gate)
     async with contextlib.AsyncExitStack() as stack:
-        opening = asyncio.create_task(_open_services(settings, bot, gate, stack, open_services))
+        opening = asyncio.create_task(_open_services(settings, bot, dp, gate, stack, open_services))
         opening.add_done_callback(_report_failure)
         try:
             if settings.webhook_url:

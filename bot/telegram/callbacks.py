@@ -27,6 +27,19 @@ class GroupAct(StrEnum):
     CANCEL = "cancel"
     RESUME = "resume"
     RESTART = "restart"
+    MODE = "anon"  # lobby: toggle 实名 / 匿名
+    TIME_BOX = "tbox"  # lobby: cycle 不限时 / 60 / 90 / 180 秒 (i = the chosen seconds)
+    REVOTE = "revote"  # a closed, divided question: vote again after discussion (once)
+    REMIND = "remind"  # 🔔 提醒未投票
+
+
+class PlanAct(StrEnum):
+    """The team plan's buttons."""
+
+    CLAIM = "claim"  # a participant takes the item
+    ASSIGN = "assign"  # the controller asks whom to give it to
+    PICK = "pick"  # the controller's choice of member (u)
+    DONE = "done"  # the owner marks it done
 
 
 class AdminAct(StrEnum):
@@ -103,3 +116,12 @@ class RemindCb(CallbackData, prefix="rm1"):
     """30 / 60 / 90 天后提醒我复诊 under a report; days = 0 cancels the pending reminder (/reminders)."""
 
     days: int
+
+
+class GroupPlanCb(CallbackData, prefix="gp1"):
+    """A team plan item: session, item index, action, and the member picked by the controller."""
+
+    s: int
+    i: int
+    act: PlanAct
+    u: int = 0

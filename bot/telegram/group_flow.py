@@ -17,6 +17,7 @@ from aiogram import Bot
 from aiogram.types import BufferedInputFile
 
 from bot.group.service import (
+    DEADLINE_JOB,
     Advance,
     GroupService,
     QuestionState,
@@ -28,14 +29,23 @@ from bot.group.service import (
 from bot.interview.rubric import Question, Rubric
 from bot.report.exports import export_files, radar_for
 from bot.report.model import TeamReport
+from bot.report.team import Member
+from bot.scheduler import Job
 from bot.telegram.flow import drop_buttons, edit_html
 from bot.telegram.group_render import (
     closed_question_html,
     group_report_html,
     lobby_html,
     open_question_html,
+    plan_html,
+    reminder_html,
 )
-from bot.telegram.keyboards import group_lobby_keyboard, group_question_keyboard
+from bot.telegram.keyboards import (
+    group_discuss_keyboard,
+    group_lobby_keyboard,
+    group_question_keyboard,
+    plan_keyboard,
+)
 from bot.telegram.render import CAPTION_LIMIT, clip, esc, split_message
 
 logger = logging.getLogger(__name__)
@@ -103,7 +113,7 @@ class GroupView:
         """Sends the lobby message with join / begin / cancel."""
         members = await groups.members(session.id)
         sent = await bot.send_message(session.chat_id, lobby_html(session, members),
-                                      reply_markup=group_lobby_keyboard(session.id),
+                                      reply_markup=group_lobby_keyboard(session),
                                       message_thread_id=session.topic_id)
         await groups.set_intro_message(session.id, sent.message_id)
 
@@ -115,7 +125,7 @@ class GroupView:
             if session is None or session.status != SessionStatus.ACTIVE or not session.in_lobby or not session.intro_message_id:
                 return
             await edit_html(bot, session.chat_id, session.intro_message_id,
-                            lobby_html(session, await groups.members(session_id)), group_lobby_keyboard(session_id))
+                            lobby_html(session, await groups.members(session_id)), group_lobby_keyboard(session))
 
         self.tallies.request(("lobby", session_id), update)
 
@@ -141,8 +151,10 @@ class GroupView:
     async def post_question(self, bot: Bot, groups: GroupService, session: Session, state: QuestionState,
                             label: str) -> None:
         """Posts a question once, with its vote buttons and the controller's buttons."""
-        sent = await bot.send_message(session.chat_id, open_question_html(state, label),
-                                      reply_markup=group_question_keyboard(session.id, state.index, state.question),
+        sent = await bot.send_message(session.chat_id, open_question_html(state, label,
+                                                                          grace_seconds=groups.grace_seconds),
+                                      reply_markup=group_question_keyboard(session.id, state.index, state.question,
+                                                                           reminded=state.reminded),
                                       message_thread_id=session.topic_id)
         await groups.set_question_message(session.id, state.index, sent.message_id)
 
@@ -158,8 +170,9 @@ class GroupView:
             session = await groups.get(session_id)
             if session is None or state.status != QuestionStatus.OPEN or state.message_id is None or session.index != index:
                 return
-            await edit_html(bot, session.chat_id, state.message_id, open_question_html(state, label_of(state.question)),
-                            group_question_keyboard(session_id, index, state.question))
+            await edit_html(bot, session.chat_id, state.message_id,
+                            open_question_html(state, label_of(state.question), grace_seconds=groups.grace_seconds),
+                            group_question_keyboard(session_id, index, state.question, reminded=state.reminded))
 
         self.tallies.request(("question", session_id, index), update)
 
@@ -169,14 +182,42 @@ class GroupView:
         session = adv.session
         if adv.closed is not None:
             self.tallies.cancel(("question", session.id, adv.closed.index))
+            markup = group_discuss_keyboard(session.id, adv.closed.index) if adv.paused else None
             if adv.closed.message_id is not None:
                 await edit_html(bot, session.chat_id, adv.closed.message_id,
-                                closed_question_html(adv.closed, label_of(adv.closed.question)), None)
+                                closed_question_html(adv.closed, label_of(adv.closed.question)), markup)
         if adv.opened is not None:
             await self.post_question(bot, groups, session, adv.opened, label_of(adv.opened.question))
         if adv.report is not None:
             await self.send_report(bot, session.chat_id, adv.report, rubric, topic_id=session.topic_id,
                                    deep_link=deep_link)
+            await self.post_plan(bot, session.chat_id, session.id, adv.report, topic_id=session.topic_id)
+
+    async def post_plan(self, bot: Bot, chat_id: int, session_id: int, report: TeamReport, *,
+                        topic_id: int | None = None) -> None:
+        """The team plan with its 认领 / 指派 buttons."""
+        parts = split_message(plan_html(report))
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            await bot.send_message(chat_id, part, reply_markup=plan_keyboard(session_id, report) if last else None,
+                                   message_thread_id=topic_id)
+
+    async def show_reminder(self, bot: Bot, session: Session, state: QuestionState,
+                            waiting: tuple[Member, ...]) -> None:
+        """🔔 提醒未投票: one message mentioning who has not voted; the button leaves the question."""
+        await bot.send_message(session.chat_id, reminder_html(state, waiting), message_thread_id=session.topic_id)
+
+    async def on_due(self, bot: Bot, groups: GroupService, job: Job, label_of: Callable[[Question], str],
+                     deep_link: Callable[[int], Awaitable[str | None]]) -> None:
+        """A grace period or a time box ended (a scheduler row): closes the question if it is still due."""
+        payload = job.payload
+        adv = await groups.close_due(int(payload["s"]), int(payload["i"]), int(payload["r"]),
+                                     deadline=job.kind == DEADLINE_JOB)
+        if adv is None:
+            return
+        async with self.lock(adv.session.id):
+            link = await deep_link(adv.session.id) if adv.report is not None else None
+            await self.show_advance(bot, groups, groups.rubric, adv, label_of, deep_link=link)
 
     async def repost_current(self, bot: Bot, groups: GroupService, session: Session,
                              label_of: Callable[[Question], str]) -> None:
@@ -190,6 +231,12 @@ class GroupView:
         self.tallies.cancel(("question", session.id, state.index))
         if state.message_id is not None:
             await drop_buttons(bot, session.chat_id, state.message_id)
+        if state.status != QuestionStatus.OPEN:  # closed and waiting for the controller: 🔁 or ⏭
+            sent = await bot.send_message(
+                session.chat_id, closed_question_html(state, label_of(state.question)),
+                reply_markup=group_discuss_keyboard(session.id, state.index), message_thread_id=session.topic_id)
+            await groups.set_question_message(session.id, state.index, sent.message_id)
+            return
         await self.post_question(bot, groups, session, state, label_of(state.question))
 
     # ------------------------------------------------------------------ report

@@ -1,9 +1,11 @@
 """Telegram HTML of group sessions: the lobby, a question while open (who voted, choices hidden) and closed
-(the distribution), and the team report. Every name and text goes through `esc`."""
+(the distribution), the reminder, the team report and its plan. Every name and text goes through `esc`; an
+anonymous session shows counts and distributions, never a name."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 
 from bot.group.service import QuestionState, Session
 from bot.interview.rubric import Rubric
@@ -12,6 +14,7 @@ from bot.report.outline import Detail, outline
 from bot.report.team import Member, distribution
 from bot.telegram.render import blocks_html, clip, esc
 
+BEIJING = timezone(timedelta(hours=8))
 NAME_LIMIT = 32
 MAX_NAMES = 15
 REPORT_GAPS = 5
@@ -30,42 +33,70 @@ def names(members: Sequence[Member]) -> str:
     return shown + (f" 等 {len(members)} 人" if more > 0 else "")
 
 
+def time_box_label(seconds: int) -> str:
+    """不限时 / 90 秒."""
+    return f"{seconds} 秒" if seconds else "不限时"
+
+
+def clock_time(unix: float) -> str:
+    """A deadline as users read it: Beijing time (the users are mostly in China), 14:05:30."""
+    return datetime.fromtimestamp(unix, BEIJING).strftime("%H:%M:%S")
+
+
 def lobby_html(session: Session, members: Sequence[Member], *, started: bool = False) -> str:
-    """The lobby message: what a team session is, who controls it, who has joined."""
+    """The lobby message: what a team session is, who controls it, who has joined, the mode and the time box."""
+    host = "发起人" if session.anonymous else esc(short_name(session.starter_name))
+    joined = f"已加入（{len(members)}）" + ("" if session.anonymous else f"：{names(members) or '暂无'}")
+    mode = ("匿名：群里的消息和团队报告都不显示任何成员的名字，只显示分布；每人私下的个人对比照常可用"
+            if session.anonymous else "实名：每题结束后公开谁选了什么")
     lines = [
         "👥 <b>团队私域准备度诊断</b>",
         "",
-        f"主持人：{esc(short_name(session.starter_name))}（主持人和群管理员可以控制进度）",
+        f"主持人：{host}（主持人和群管理员可以控制进度）",
         "大家就同一组问题各自投票，投票在每题结束后才公开，避免互相影响；"
         "团队成员之间的分歧本身就是重要的发现（见 2.3、4.5、6.2）。",
         "",
-        f"已加入（{len(members)}）：{names(members) or '暂无'}",
+        f"模式：{mode}",
+        f"每题限时：{time_box_label(session.time_box)}",
+        joined,
     ]
     if not started:
-        lines += ["", "<i>参与的成员请点「加入」；人齐后主持人点「开始答题」。没加入也可以直接投票。</i>"]
+        lines += ["", "<i>参与的成员请点「加入」；主持人可切换实名/匿名和限时，然后点「开始答题」。"
+                  "晚到的成员直接投票即可加入。</i>"]
     else:
         lines += ["", "<i>答题已开始。</i>"]
     return "\n".join(lines)
 
 
 def _header(state: QuestionState, label: str) -> str:
-    return f"<b>团队诊断 · 第 {state.index + 1}/{state.total} 题 ·「{esc(label)}」</b>"
+    again = "（重新投票）" if state.round > 1 else ""
+    return f"<b>团队诊断 · 第 {state.index + 1}/{state.total} 题{again} ·「{esc(label)}」</b>"
 
 
-def open_question_html(state: QuestionState, label: str) -> str:
-    """A question while open: the text, and how many voted and who — never what they chose."""
-    voters = state.voters
+def open_question_html(state: QuestionState, label: str, *, grace_seconds: float = 0) -> str:
+    """A question while open: the text, how many voted and who (counts only when anonymous) — never what they
+    chose — who is still expected, the time box's deadline, and when it will close on its own."""
+    voters, waiting = state.voters, state.waiting
     lines = [_header(state, label), "", esc(state.question.text), "",
              "<i>每人点一个最接近的选项；本题结束前可以改选。大家的选择在本题结束后才公开。</i>", ""]
-    lines.append(f"已投票 {len(voters)}/{len(state.members)}：{names(voters) or '暂无'}")
-    waiting = [m for m in state.members if m.user_id not in state.votes]
-    if voters and waiting:
-        lines.append(f"等待：{names(waiting)}")
+    if state.anonymous:
+        lines.append(f"已投票 {len(voters)}/{len(state.members)}" + (f"，还有 {len(waiting)} 人未投票" if waiting else ""))
+    else:
+        lines.append(f"已投票 {len(voters)}/{len(state.members)}：{names(voters) or '暂无'}")
+        if waiting:
+            lines.append(f"还在等：{names(waiting)}")
+    if state.deadline is not None:
+        lines.append(f"⏱ 本题截止 {clock_time(state.deadline)}（北京时间），到时自动结束。")
+    if state.ready and grace_seconds > 0:
+        lines.append(f"<i>已加入的成员都已投票；{grace_seconds:.0f} 秒内没有新成员投票就结束本题，主持人也可以直接点「下一题」。</i>")
+    elif len(voters) < 2:
+        lines.append("<i>至少两人投票后本题才会自动结束。</i>")
     return "\n".join(lines)
 
 
 def closed_question_html(state: QuestionState, label: str) -> str:
-    """A closed question: the distribution of choices, and a flag when the team is two or more levels apart."""
+    """A closed question: the distribution of choices (with names unless anonymous); a spread of two levels or
+    more names the two ends (only the spread when anonymous) and invites them to explain before a re-vote."""
     lines = [_header(state, label) + ("（已跳过）" if state.status == "skipped" else "（已结束）"), "",
              esc(state.question.text), ""]
     if state.status == "skipped" or not state.votes:
@@ -77,12 +108,45 @@ def closed_question_html(state: QuestionState, label: str) -> str:
     lines.append(f"<b>结果（{len(state.votes)} 人作答）</b>")
     for label_text, level, count in distribution(state.question, state.votes):
         bar = "█" * count
-        who = f"（{names(by_level.get(level, []))}）" if count else ""
+        who = f"（{names(by_level.get(level, []))}）" if count and not state.anonymous else ""
         lines.append(f"• {esc(label_text)}：{count} {bar}{who}")
-    levels = list(state.votes.values())
-    if max(levels) - min(levels) >= 2:
+    if state.spread >= 2:
         lines.append("")
-        lines.append("⚠️ <b>分歧较大</b>：成员的回答相差两级以上，值得当场对齐。")
+        lines.append(f"⚠️ <b>分歧较大</b>：成员的回答相差 {state.spread} 级，值得当场对齐。")
+        if state.can_revote:
+            if state.anonymous:
+                lines.append("请选了最高和最低选项的成员说说各自的依据（口头或在群里都可以；我不读群聊内容）。")
+            else:
+                low = by_level[min(by_level)]
+                high = by_level[max(by_level)]
+                lines.append(f"请 {names(high)}（{esc(state.question.option(max(by_level)).label)}）和 "
+                             f"{names(low)}（{esc(state.question.option(min(by_level)).label)}）"
+                             "说说各自的依据（口头或在群里都可以；我不读群聊内容）。")
+            lines.append("<i>讨论后主持人可以点「🔁 重新投票」（只有一次），或点「下一题」按这次结果记录。</i>")
+    return "\n".join(lines)
+
+
+def reminder_html(state: QuestionState, waiting: Sequence[Member]) -> str:
+    """🔔 提醒未投票: mentions who has not voted on the open question (their names as links; none when anonymous)."""
+    head = f"🔔 第 {state.index + 1} 题还在等 {len(waiting)} 位成员投票"
+    if state.anonymous:
+        return f"{head}，请还没投票的成员点上面题目里的选项。"
+    mentions = "、".join(f'<a href="tg://user?id={m.user_id}">{esc(short_name(m.name))}</a>' for m in waiting[:MAX_NAMES])
+    return f"{head}：{mentions}，请点上面题目里的选项。"
+
+
+def plan_html(report: TeamReport) -> str:
+    """The team's plan: each item with its step, owner role and who took it (认领) — the owners' pseudonyms when
+    the session was anonymous."""
+    lines = ["📋 <b>团队行动计划</b>（成员点「认领」领取一项；主持人可以「指派」给某位成员）"]
+    for i, item in enumerate(report.plan):
+        owner = report.owner_of(i)
+        who = {"open": "待认领", "claimed": f"负责人：{esc(short_name(owner.owner_name))}",
+               "done": f"✅ 已完成（{esc(short_name(owner.owner_name))}）"}.get(owner.status, "待认领")
+        lines.append(f"{i + 1}. [{esc(report.step_title(item.step))}] {esc(item.item)}（{esc(item.section)}）\n"
+                     f"   建议由{esc(item.owner_role)}负责 · {who}\n   完成标准：{esc(item.done_when)}")
+    if not report.plan:
+        lines.append("暂无需要安排的事项。")
     return "\n".join(lines)
 
 

@@ -42,7 +42,7 @@ async def test_forget_deletes_everything_of_the_user_and_nothing_else(settings) 
         await db.execute("INSERT INTO group_sessions(id, chat_id, starter_id, starter_name, status, created_at) "
                          "VALUES (1, -100, 2, '二号', 'active', ?)", (now_iso(),))
         for user in (1, 2):
-            await db.execute("INSERT INTO group_participants VALUES (1, ?, ?, ?)", (user, f"成员{user}", now_iso()))
+            await db.execute("INSERT INTO group_participants(session_id, user_id, name, joined_at) VALUES (1, ?, ?, ?)", (user, f"成员{user}", now_iso()))
             await db.execute("INSERT INTO group_votes VALUES (1, 'goal_purpose', ?, 1, ?)", (user, now_iso()))
         await db.commit()
         await audit.refused(user_id=1, user_name="一号 MARKER-name", action="kb")

@@ -96,3 +96,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def group_server_options(window: float) -> dict[str, object]:
+    """The test server for group sessions: privacy mode on, Telegram's 20 messages per group scaled to `window` s."""
+    from tests.botapi import FloodLimits
+
+    limits = FloodLimits(group_limit=20, group_window=window, private_rate=100, private_burst=100, global_limit=1000)
+    return {"privacy_mode": True, "flood_limits": limits}
+
+
+def group_bot_env(window: float, **extra: str) -> dict[str, str]:
+    """The bot paces itself to the same scaled limit; `extra` adds timers (grace period, time-box scale)."""
+    return {"GROUP_RATE_LIMIT": "20", "GROUP_RATE_WINDOW": str(window), "GROUP_EDIT_INTERVAL": "0.5", **extra}

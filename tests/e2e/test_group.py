@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.botapi import BotAPIServer, FloodLimits, SentMessage, SimUser
-from tests.e2e.harness import GUIDANCE, BotProcess, is_question
+from tests.botapi import BotAPIServer, SentMessage, SimUser
+from tests.e2e.harness import GUIDANCE, BotProcess, group_bot_env, group_server_options, is_question
 from tests.report.pdf_tools import pdf_text
 
 TIMEOUT = 120  # generous: a slow, shared machine, and the bot paces itself to the group limit
@@ -21,14 +21,13 @@ WINDOW = 8
 @pytest.fixture
 def server_options() -> dict[str, object]:
     """Privacy mode on and the per-group flood limit enforced, scaled to the window."""
-    limits = FloodLimits(group_limit=20, group_window=WINDOW, private_rate=100, private_burst=100, global_limit=1000)
-    return {"privacy_mode": True, "flood_limits": limits}
+    return group_server_options(WINDOW)
 
 
 @pytest.fixture
 def bot_env() -> dict[str, str]:
-    """The bot paces itself to the same scaled limit."""
-    return {"GROUP_RATE_LIMIT": "20", "GROUP_RATE_WINDOW": str(WINDOW), "GROUP_EDIT_INTERVAL": "0.5"}
+    """The bot paces itself to the same scaled limit; timers scaled down."""
+    return group_bot_env(WINDOW, GROUP_GRACE_SECONDS="1")
 
 
 def team(server: BotAPIServer) -> list[SimUser]:
@@ -41,6 +40,11 @@ def team(server: BotAPIServer) -> list[SimUser]:
 
 def closed(n: int):  # type: ignore[no-untyped-def]
     return lambda m: f"第 {n}/20 题" in m.text and "已结束" in m.text and not m.buttons
+
+
+def divided(n: int):  # type: ignore[no-untyped-def]
+    """Closed with a spread of two levels or more: waiting for the controller's 🔁 重新投票 or ⏭ 下一题."""
+    return lambda m: f"第 {n}/20 题" in m.text and "已结束" in m.text and "🔁 重新投票" in m.button_texts
 
 
 def votes_of(message: SentMessage) -> list[str]:
@@ -87,6 +91,8 @@ async def test_team_session_with_privacy_mode_simultaneous_votes_a_restart_and_t
         queries.append(wang.press(message, callback_data=options[-1]))
         for q in queries:
             await server.wait_for_callback_answer(q, timeout=TIMEOUT)
+        paused = await server.wait_for_message(GROUP, divided(n), timeout=TIMEOUT)
+        await press(server, zhang, paused, "下一题")  # discussed; the host moves on without a re-vote
         await server.wait_for_message(GROUP, closed(n), timeout=TIMEOUT)
     shown = server.last_message(GROUP)
     q4 = next(m for m in server.messages(GROUP) if "第 4/20 题" in m.text)

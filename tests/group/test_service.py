@@ -71,6 +71,8 @@ async def test_skip_counts_as_unknown_and_end_reports_what_was_asked(groups: Gro
     await groups.advance(session.id, LOBBY)
     await groups.vote(session.id, 0, ALICE, 2)
     await groups.vote(session.id, 0, BOB, 0)
+    paused = await groups.advance(session.id, 0)
+    assert paused.paused, "a divided question waits for the controller: discuss, then 🔁 or ⏭"
     await groups.advance(session.id, 0)
     await groups.vote(session.id, 1, ALICE, 2)
     await groups.advance(session.id, 1, skip=True)

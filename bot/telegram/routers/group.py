@@ -10,19 +10,21 @@ import asyncio
 import logging
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, User
 
-from bot.group.service import LOBBY, GroupService, SessionExists, SessionStatus, StaleGroupAction
+from bot.group.service import LOBBY, GroupService, Session, SessionExists, SessionStatus, StaleGroupAction
 from bot.interview.service import InterviewService
 from bot.knowledge.search import KnowledgeBase
 from bot.report.citations import citation_notice
-from bot.report.team import DISAGREEMENT_LEVELS, Member
-from bot.telegram.callbacks import GroupCtlCb, GroupVoteCb, HistoryCb
-from bot.telegram.flow import send_history
+from bot.report.model import TeamReport
+from bot.report.team import DISAGREEMENT_LEVELS, Member, pseudonym
+from bot.telegram.callbacks import GroupAct, GroupCtlCb, GroupPlanCb, GroupVoteCb, HistoryCb, PlanAct
+from bot.telegram.flow import drop_buttons, edit_html, send_history
 from bot.telegram.group_flow import GroupView
-from bot.telegram.group_render import existing_session_html, group_report_html
-from bot.telegram.keyboards import group_existing_keyboard
+from bot.telegram.group_render import existing_session_html, group_report_html, plan_html, short_name, time_box_label
+from bot.telegram.keyboards import group_existing_keyboard, member_picker_keyboard, plan_keyboard
 from bot.telegram.render import clip, esc, split_message
 
 logger = logging.getLogger(__name__)
@@ -31,11 +33,15 @@ GROUP_CHATS = {"group", "supergroup"}
 CONTROLLER_STATUSES = {"creator", "administrator"}
 STALE = "这个按钮已失效（该题已结束或诊断已结束）。"
 NOT_CONTROLLER = "只有发起人或群管理员可以控制进度。"
+CONTROLS = {"begin", "next", "skip", "end", "cancel", "restart", GroupAct.MODE, GroupAct.TIME_BOX, GroupAct.REVOTE,
+            GroupAct.REMIND}
 NO_REPORT = "本群还没有完成的团队诊断。发送 /diagnose 开始。"
 GROUP_HELP = (
-    "👥 <b>团队诊断</b>：在群里发送 /diagnose 开始。成员点「加入」并对每道题投票（题目结束前可改选，"
-    "选择在本题结束后才公开）；发起人或群管理员用「下一题 / 跳过 / 结束」控制进度。"
-    "结束后我会发出团队报告：各维度的团队平均与分歧、成员回答相差两级以上的题，以及每个缺口对应的指导原文。\n"
+    "👥 <b>团队诊断</b>：在群里发送 /diagnose 开始。成员点「加入」（晚到的直接投票即可加入）；主持人可在大厅里选择"
+    "实名或匿名（匿名时群消息和团队报告都不显示名字）以及每题限时。每道题大家各自投票，结束前可改选，选择在本题结束后才公开；"
+    "至少两人投票、已加入的人都投完且一段时间内没有新成员投票时自动结束，主持人也可以用「下一题 / 跳过 / 结束」控制进度，"
+    "用「🔔 提醒未投票」提醒还没投的成员。回答相差两级以上时，请两端的成员说明理由，主持人可以「🔁 重新投票」一次。\n"
+    "结束后我会发出团队报告和团队行动计划：成员可以「认领」事项，主持人可以「指派」；/plan 查看谁负责什么。\n"
     "/export 导出最近一次团队报告（PDF、Markdown 与 JSON），/history 查看本群历次诊断及前后对比。私聊我可以做个人诊断。"
 )
 
@@ -83,14 +89,23 @@ async def diagnose_group(message: Message, bot: Bot, groups: GroupService, inter
     await group_view.post_lobby(bot, groups, session)
 
 
+async def _session_of(query: CallbackQuery, groups: GroupService, session_id: int, status: str) -> Session | None:
+    """The session a button belongs to, if it is this chat's and in `status`; otherwise the press is answered as
+    stale and None returned."""
+    session = await groups.get(session_id)
+    message = query.message
+    if not isinstance(message, Message) or session is None or session.chat_id != message.chat.id \
+            or session.status != status:
+        await query.answer(STALE)
+        return None
+    return session
+
+
 async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: Bot, groups: GroupService,
                           interview: InterviewService, group_view: GroupView) -> None:
     """join / begin / next / skip / end / cancel / resume / restart."""
-    message = query.message
-    session = await groups.get(callback_data.s)
-    if not isinstance(message, Message) or session is None or session.chat_id != message.chat.id \
-            or session.status != SessionStatus.ACTIVE:
-        await query.answer(STALE)
+    message, session = query.message, await _session_of(query, groups, callback_data.s, SessionStatus.ACTIVE)
+    if not isinstance(message, Message) or session is None:
         return
     user = member_of(query.from_user)
     act = callback_data.act
@@ -107,11 +122,14 @@ async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: 
             if fresh is not None and fresh.status == SessionStatus.ACTIVE:
                 await group_view.repost_current(bot, groups, fresh, interview.section_label)
         return
-    if act not in {"begin", "next", "skip", "end", "cancel", "restart"}:
+    if act not in CONTROLS:
         await query.answer(STALE)
         return
     if not await can_control(bot, session.chat_id, session.starter_id, user.user_id):
         await query.answer(NOT_CONTROLLER, show_alert=True)
+        return
+    if act in (GroupAct.MODE, GroupAct.TIME_BOX, GroupAct.REVOTE, GroupAct.REMIND):
+        await meeting_control(query, callback_data, bot, groups, interview, group_view, session)
         return
     # The press is answered as soon as the session has moved (callback queries expire within seconds), and the
     # chat is updated afterwards under the session's view lock: taken right after the move, with no await in
@@ -145,6 +163,41 @@ async def control_pressed(query: CallbackQuery, callback_data: GroupCtlCb, bot: 
     await answering
 
 
+async def meeting_control(query: CallbackQuery, callback_data: GroupCtlCb, bot: Bot, groups: GroupService,
+                          interview: InterviewService, group_view: GroupView, session: Session) -> None:
+    """The controller's lobby toggles (实名/匿名, time box), 🔁 重新投票 and 🔔 提醒未投票."""
+    act = callback_data.act
+    try:
+        if act == GroupAct.MODE:
+            fresh = await groups.set_options(session.id, anonymous=not session.anonymous)
+            await query.answer("已切换为匿名：群里不会显示任何成员的名字" if fresh.anonymous else "已切换为实名")
+            group_view.refresh_lobby(bot, groups, session.id)
+        elif act == GroupAct.TIME_BOX:
+            fresh = await groups.set_options(session.id, time_box=callback_data.i)
+            await query.answer(f"每题限时：{time_box_label(fresh.time_box)}")
+            group_view.refresh_lobby(bot, groups, session.id)
+        elif act == GroupAct.REVOTE:
+            state = await groups.revote(session.id, callback_data.i)
+            answering = asyncio.ensure_future(query.answer("重新投票：请每人再选一次"))
+            async with group_view.lock(session.id):
+                if query.message is not None:
+                    await drop_buttons(bot, session.chat_id, query.message.message_id)
+                await group_view.post_question(bot, groups, session, state, interview.section_label(state.question))
+            await answering
+        else:  # REMIND
+            waiting = await groups.remind(session.id, callback_data.i)
+            if not waiting:
+                await query.answer("所有已加入的成员都已投票。")
+                return
+            await query.answer(f"已提醒 {len(waiting)} 位成员")
+            state = await groups.question_state(session.id, callback_data.i)
+            async with group_view.lock(session.id):
+                await group_view.show_reminder(bot, session, state, waiting)
+            group_view.refresh_question(bot, groups, session.id, callback_data.i, interview.section_label)
+    except StaleGroupAction:
+        await query.answer(STALE if act != GroupAct.REMIND else "本题已经提醒过一次了。")
+
+
 async def vote_pressed(query: CallbackQuery, callback_data: GroupVoteCb, bot: Bot, groups: GroupService,
                        interview: InterviewService, group_view: GroupView) -> None:
     """Counts a member's vote (last choice wins); closes the question when every joined member has voted."""
@@ -160,12 +213,12 @@ async def vote_pressed(query: CallbackQuery, callback_data: GroupVoteCb, bot: Bo
         return
     label = outcome.state.question.option(outcome.level).label
     await query.answer(clip(f"已记录你的选择：{label}（本题结束前可以改选）", 190))
-    if not outcome.state.all_voted:
+    if outcome.closes_at is None or outcome.closes_at > groups.clock():
+        # Not everyone yet, or the grace period for late joiners runs (a due row closes it then).
         group_view.refresh_question(bot, groups, session.id, callback_data.i, interview.section_label)
         return
-    try:
-        adv = await groups.advance(session.id, callback_data.i)
-    except StaleGroupAction:
+    adv = await groups.close_due(session.id, callback_data.i, outcome.state.round)
+    if adv is None:
         return  # someone else closed it a moment earlier
     async with group_view.lock(session.id):
         link = await deep_link(bot, session.id) if adv.report is not None else None
@@ -210,6 +263,68 @@ async def history_group_pressed(query: CallbackQuery, callback_data: HistoryCb, 
     topic = query.message.message_thread_id if isinstance(query.message, Message) else None
     await group_view.send_report(bot, chat, report, groups.rubric, topic_id=topic,
                                  warning=citation_notice(report, knowledge))
+
+
+async def plan_group(message: Message, bot: Bot, groups: GroupService, group_view: GroupView) -> None:
+    """/plan: the last team report's plan, who owns what, with the 认领 / 指派 buttons."""
+    last = await groups.last_report(message.chat.id)
+    if last is None:
+        await message.answer(NO_REPORT)
+        return
+    await group_view.post_plan(bot, message.chat.id, last[0], last[1], topic_id=topic_of(message))
+
+
+async def _tell_owner(bot: Bot, owner_id: int, chat_title: str, report: TeamReport, index: int) -> None:
+    """The item in the owner's private chat, when they have started the bot (Telegram refuses otherwise)."""
+    item = report.plan[index]
+    text = (f"📋 你在「{esc(clip(chat_title, 40))}」的团队诊断中负责：\n<b>{esc(item.item)}</b>（{esc(item.section)}）\n"
+            f"完成标准：{esc(item.done_when)}" + "".join(f"\n· {esc(t)}" for t in item.tasks))
+    try:
+        await bot.send_message(owner_id, text)
+    except (TelegramForbiddenError, TelegramBadRequest):
+        logger.info("plan owner %s has not started the bot: not told in private", owner_id)
+
+
+async def plan_pressed(query: CallbackQuery, callback_data: GroupPlanCb, bot: Bot, groups: GroupService,
+                       group_view: GroupView) -> None:
+    """认领 (a participant), 指派 → a member (the controller), 完成 (the owner) on a team plan item."""
+    message, session = query.message, await _session_of(query, groups, callback_data.s, SessionStatus.FINISHED)
+    if not isinstance(message, Message) or session is None:
+        return
+    user = member_of(query.from_user)
+    act, index = callback_data.act, callback_data.i
+    try:
+        if act == PlanAct.CLAIM:
+            report = await groups.claim(session.id, index, user)
+            await query.answer(f"已认领第 {index + 1} 项")
+            owner = user.user_id
+        elif act == PlanAct.DONE:
+            report = await groups.complete(session.id, index, user.user_id)
+            await query.answer(f"第 {index + 1} 项已标记完成")
+            owner = None
+        else:
+            if not await can_control(bot, session.chat_id, session.starter_id, user.user_id):
+                await query.answer(NOT_CONTROLLER, show_alert=True)
+                return
+            if act == PlanAct.ASSIGN:
+                members = await groups.members(session.id)
+                shown = [(m.user_id, pseudonym(m.alias) if session.anonymous else short_name(m.name)) for m in members]
+                await query.answer()
+                await bot.send_message(session.chat_id, f"把第 {index + 1} 项指派给谁？",
+                                       reply_markup=member_picker_keyboard(session.id, index, shown),
+                                       message_thread_id=session.topic_id)
+                return
+            report = await groups.assign(session.id, index, callback_data.u)
+            await query.answer(f"已指派第 {index + 1} 项")
+            owner = callback_data.u
+    except StaleGroupAction:
+        await query.answer("只有参与了这场诊断的成员可以认领；完成只能由负责人标记。" if act != PlanAct.PICK else STALE,
+                           show_alert=True)
+        return
+    async with group_view.lock(session.id):
+        await edit_html(bot, session.chat_id, message.message_id, plan_html(report), plan_keyboard(session.id, report))
+    if owner is not None:
+        await _tell_owner(bot, owner, message.chat.title or "团队群", report, index)
 
 
 async def added_to_group(event: ChatMemberUpdated, bot: Bot) -> None:
@@ -272,10 +387,12 @@ def make_router() -> Router:
     router.message.register(export_group, in_group, Command("export"))
     router.message.register(report_group, in_group, Command("report"))
     router.message.register(history_group, in_group, Command("history"))
+    router.message.register(plan_group, in_group, Command("plan"))
     router.message.register(help_group, in_group, Command("help", "start"))
     router.callback_query.register(vote_pressed, GroupVoteCb.filter())
     router.callback_query.register(control_pressed, GroupCtlCb.filter())
     router.callback_query.register(history_group_pressed, F.message.chat.type.in_(GROUP_CHATS), HistoryCb.filter())
+    router.callback_query.register(plan_pressed, F.message.chat.type.in_(GROUP_CHATS), GroupPlanCb.filter())
     router.callback_query.register(unknown_group_button, F.message.chat.type.in_(GROUP_CHATS))
     router.my_chat_member.register(added_to_group, F.chat.type.in_(GROUP_CHATS),
                                    ChatMemberUpdatedFilter(JOIN_TRANSITION))
