@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = settings.log_level if command != "chat" or "LOG_LEVEL" in os.environ else "WARNING"
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if settings.log_format == "json":
+        from bot.ops import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     for noisy in ("httpx", "chromadb", "sentence_transformers", "aiogram.event", "fontTools", "fpdf"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(default=None, description="The endpoint's API key (never logged).")
     llm_timeout: float = Field(default=8.0, gt=0, description="Seconds a model call may take before the fallback.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(default="text", description="text, or json: one JSON object a line.")
     group_rate_limit: int = Field(
         default=20, ge=1, description="Messages (sends and edits) the bot allows itself per group per window."
     )

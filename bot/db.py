@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,6 +139,11 @@ CREATE TABLE IF NOT EXISTS benchmark_optout (
     since TEXT NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS seen_updates (
+    update_id INTEGER PRIMARY KEY,    -- webhook deliveries already handled (Telegram retries a delivery it doubts)
+    seen_at REAL NOT NULL             -- Unix time; rows older than a day are pruned
+);
+
 CREATE TABLE IF NOT EXISTS group_votes (
     session_id INTEGER NOT NULL REFERENCES group_sessions(id) ON DELETE CASCADE,
     question_id TEXT NOT NULL,
@@ -202,6 +208,30 @@ async def open_db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+class SeenUpdates:
+    """Which webhook updates were handled already, so a delivery Telegram retries is handled once (by whichever
+    instance shares this database)."""
+
+    KEEP_SECONDS = 86400.0  # Telegram keeps an undelivered update for 24 hours
+    PRUNE_EVERY = 500
+
+    def __init__(self, conn: aiosqlite.Connection, *, clock: Callable[[], float] = time.time) -> None:
+        self.conn = conn
+        self.clock = clock
+        self._since_prune = 0
+
+    async def first_time(self, update_id: int) -> bool:
+        """Records the update; False when it had been recorded before (a repeated delivery)."""
+        cur = await self.conn.execute("INSERT OR IGNORE INTO seen_updates(update_id, seen_at) VALUES (?, ?)",
+                                      (update_id, self.clock()))
+        self._since_prune += 1
+        if self._since_prune >= self.PRUNE_EVERY:
+            self._since_prune = 0
+            await self.conn.execute("DELETE FROM seen_updates WHERE seen_at < ?", (self.clock() - self.KEEP_SECONDS,))
+        await self.conn.commit()
+        return cur.rowcount == 1
 
 
 class QuestionMessages:

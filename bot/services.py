@@ -33,7 +33,7 @@ from bot.admin.events import EventLog
 from bot.admin.forget import ForgetService
 from bot.admin.guidance import GuidanceService
 from bot.config import Settings, offline_guards
-from bot.db import QuestionMessages, open_db
+from bot.db import QuestionMessages, SeenUpdates, open_db
 from bot.errors import BotError
 from bot.group.service import GroupService
 from bot.interview.rubric import Rubric, RubricHolder, load_rubric
@@ -43,6 +43,7 @@ from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
 from bot.llm import ChatModel, build_chat_model
+from bot.ops import Metrics, Readiness, TeeSink
 from bot.report.history import DiagnosisHistory
 from bot.report.reminders import Reminders
 from bot.scheduler import Scheduler
@@ -68,6 +69,9 @@ class Services:
     scheduler: Scheduler
     history: DiagnosisHistory
     reminders: Reminders
+    metrics: Metrics
+    readiness: Readiness
+    seen_updates: SeenUpdates
     llm: ChatModel | None  # the optional chat model (LLM_MODEL); None: the deterministic path only
 
     def handler_data(self) -> dict[str, Any]:
@@ -112,6 +116,12 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
 
     with contextlib.contextmanager(open_saver)(path) as saver:
         yield saver
+
+
+def _ping_saver(saver: Any) -> None:
+    """One query on the checkpointer's connection, under its lock (it is shared with the saver's own calls)."""
+    with saver.lock:
+        saver.conn.execute("SELECT 1")
 
 
 async def _report_model(llm: ChatModel) -> None:
@@ -159,6 +169,8 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         db = await stack.enter_async_context(open_db(settings.db_path))
         checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_path))
         events = EventLog(db)
+        metrics = Metrics()
+        sink = TeeSink(events, metrics)  # what the rooms emit is stored (/stats) and counted (/metrics)
         reader = reader_for(store.embeddings)
 
         def graph_for(current: Rubric) -> Any:
@@ -166,10 +178,10 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
 
         history = DiagnosisHistory(db, benchmark_min_users=settings.benchmark_min_users)
         interview = InterviewService(graph=graph_for(rubric), rubric=rubric, section_title=knowledge.section_title,
-                                     events=events, archive=history)
+                                     events=sink, archive=history)
         rubrics.subscribe(lambda new: interview.reload(graph_for(new), new))
         scheduler = Scheduler(db)
-        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=events, scheduler=scheduler,
+        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=sink, scheduler=scheduler,
                               grace_seconds=settings.group_grace_seconds,
                               time_box_scale=settings.group_time_box_scale)
         audit = AuditLog(db)
@@ -177,10 +189,16 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         reminders = Reminders(scheduler, day_seconds=settings.reminder_day_seconds)
         guidance = GuidanceService(store, knowledge_dir=settings.knowledge_dir, uploads_dir=settings.uploads_dir,
                                    lock_path=settings.data_dir / LOCK_FILE,
-                                   required_sections=lambda: rubrics.current.cited_sections())
+                                   required_sections=lambda: rubrics.current.cited_sections(),
+                                   observer=metrics.ingest_run)
+        readiness = Readiness()
+        readiness.add("database", lambda: db.execute_fetchall("SELECT 1"))
+        readiness.add("checkpointer", lambda: asyncio.to_thread(_ping_saver, checkpointer))
+        readiness.add("chroma", lambda: asyncio.to_thread(store.heartbeat))
         privacy = ForgetService(db, interview=interview, events=events, groups=groups, audit=audit,
                                 others=(question_messages, scheduler, history))
         yield Services(settings=settings, knowledge=knowledge, rubrics=rubrics, interview=interview, db=db,
                        events=events, groups=groups, audit=audit, guidance=guidance, privacy=privacy,
                        question_messages=question_messages, scheduler=scheduler, history=history,
-                       reminders=reminders, llm=llm)
+                       reminders=reminders, metrics=metrics, readiness=readiness, seen_updates=SeenUpdates(db),
+                       llm=llm)

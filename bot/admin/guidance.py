@@ -23,7 +23,7 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,8 +123,10 @@ class GuidanceService:
     """Status, upload, re-ingest and rollback of the guidance knowledge base; one operation at a time."""
 
     def __init__(self, store: VersionStore, *, knowledge_dir: Path, uploads_dir: Path, lock_path: Path,
-                 required_sections: Callable[[], Iterable[str]], chunk_size: int | None = None) -> None:
+                 required_sections: Callable[[], Iterable[str]], chunk_size: int | None = None,
+                 observer: Callable[[str, str], None] | None = None) -> None:
         self.store = store
+        self.observer = observer  # told (action, outcome) of every ingest run: the metrics
         self.knowledge_dir = knowledge_dir
         self.uploads_dir = uploads_dir
         self.ingestor = Ingestor(store, lock_path=lock_path, chunk_size=chunk_size)
@@ -235,9 +237,11 @@ class GuidanceService:
         before = await asyncio.to_thread(self.store.active_id)
         staged = self._stage(name, data)
         try:
-            result = await asyncio.to_thread(
-                self.ingestor.ingest, self._sources(staged), created_by=created_by,
-                required_sections=set(self.required_sections()), progress=progress)
+            with self._observed("upload") as outcome:
+                result = await asyncio.to_thread(
+                    self.ingestor.ingest, self._sources(staged), created_by=created_by,
+                    required_sections=set(self.required_sections()), progress=progress)
+                outcome.append(result.status)
             await asyncio.to_thread(self._install, staged)
         finally:
             self._unstage(staged)
@@ -262,9 +266,24 @@ class GuidanceService:
             if not sources:
                 raise GuidanceError("no guidance documents (.md, .markdown, .txt) found")
             before = await asyncio.to_thread(self.store.active_id)
-            result = await asyncio.to_thread(self.ingestor.ingest, sources, created_by=created_by,
-                                             required_sections=set(self.required_sections()), progress=progress)
+            with self._observed("reingest") as outcome:
+                result = await asyncio.to_thread(self.ingestor.ingest, sources, created_by=created_by,
+                                                 required_sections=set(self.required_sections()), progress=progress)
+                outcome.append(result.status)
             return before, result
+
+    @contextlib.contextmanager
+    def _observed(self, action: str) -> Iterator[list[str]]:
+        """Tells the observer how an ingest run ended: the status appended inside, or "failed"."""
+        outcome: list[str] = []
+        try:
+            yield outcome
+        except Exception:
+            if self.observer is not None:
+                self.observer(action, "failed")
+            raise
+        if self.observer is not None:
+            self.observer(action, outcome[-1] if outcome else "done")
 
     async def rollback_target(self) -> tuple[VersionInfo, VersionInfo]:
         """(active version, the version a rollback would activate); GuidanceError when there is none."""
@@ -277,7 +296,8 @@ class GuidanceService:
             if expected is not None and target.id != expected:
                 raise GuidanceError(f"the versions changed since (a rollback would now activate {target.id}); "
                                     "send /rollback again")
-            after = await asyncio.to_thread(self.ingestor.rollback, created_by=created_by)
+            with self._observed("rollback"):
+                after = await asyncio.to_thread(self.ingestor.rollback, created_by=created_by)
             archived, restored = await asyncio.to_thread(self._sync_uploads, after)
             return RolledBack(active.id, after, archived, restored)
 

@@ -132,6 +132,10 @@ class VersionStore:
         """The embedding model used for this store."""
         return self._embeddings
 
+    def heartbeat(self) -> None:
+        """Raises when Chroma (embedded or the server of CHROMA_URL) does not answer."""
+        self._client.heartbeat()
+
     @property
     def model_id(self) -> str:
         """Id of the embedding model new versions are embedded with (and queries are embedded with)."""

@@ -20,7 +20,7 @@ from aiogram.types import BotCommand, TelegramObject
 from bot.config import Settings
 from bot.report.reminders import Reminder
 from bot.telegram.keyboards import start_keyboard
-from bot.telegram.middlewares import GroupPacer, RetryMiddleware
+from bot.telegram.middlewares import ApiMetrics, GroupPacer, RetryMiddleware, UpdateObserver
 from bot.telegram.render import REMINDER_TEXT
 from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
@@ -76,14 +76,16 @@ class ServicesGate(BaseMiddleware):
         return await handler(event, data)
 
 
-def build_bot(settings: Settings) -> Bot:
-    """A Bot on the configured Bot API server, with the retry middleware and HTML parse mode."""
+def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None) -> Bot:
+    """A Bot on the configured Bot API server, with the retry middleware, the group pacer, the error counter
+    (`api_metrics`, which gets the metrics once the services are open) and HTML parse mode."""
     assert settings.bot_token is not None  # checked by the caller
     api = TelegramAPIServer.from_base(settings.bot_api_base) if settings.bot_api_base else None
     session = AiohttpSession(api=api) if api else AiohttpSession()
     # The pacer sits inside the retry loop's reach: every attempt, retries included, waits for a group slot.
     session.middleware(RetryMiddleware())
     session.middleware(GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window))
+    session.middleware(api_metrics or ApiMetrics())  # innermost: every attempt's error is counted
     return Bot(settings.bot_token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 
@@ -98,12 +100,14 @@ async def _warm_up(knowledge: Any) -> None:
 
 
 async def _open_services(settings: Settings, bot: Bot, dp: Dispatcher, gate: ServicesGate,
-                         stack: contextlib.AsyncExitStack, open_services: OpenServices) -> None:
+                         stack: contextlib.AsyncExitStack, open_services: OpenServices,
+                         api_metrics: ApiMetrics) -> None:
     """Opens the services the root hands over (off the start-up path), registers commands, starts the scheduler
     loop and warms up."""
     from aiogram.types import BotCommandScopeChat
 
     services = await stack.enter_async_context(open_services())
+    api_metrics.metrics = services.metrics
     gate.provide(**services.handler_data())
     logger.info("services ready")
     services.reminders.on_due(functools.partial(send_reminder, bot))
@@ -154,16 +158,18 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 async def run_telegram(settings: Settings, open_services: OpenServices) -> int:
     """Runs the bot until SIGINT/SIGTERM on the services `open_services()` opens (the root's: this package builds
     none); closes them and the session on the way out."""
-    bot = build_bot(settings)
+    api_metrics = ApiMetrics()
+    bot = build_bot(settings, api_metrics=api_metrics)
     gate = ServicesGate()
     dp = build_dispatcher(group_edit_interval=settings.group_edit_interval)
     dp.update.outer_middleware(gate)
+    dp.update.outer_middleware(UpdateObserver(dedup=bool(settings.webhook_url)))
     async with contextlib.AsyncExitStack() as stack:
-        opening = asyncio.create_task(_open_services(settings, bot, dp, gate, stack, open_services))
+        opening = asyncio.create_task(_open_services(settings, bot, dp, gate, stack, open_services, api_metrics))
         opening.add_done_callback(_report_failure)
         try:
             if settings.webhook_url:
-                await _serve_webhook(dp, bot, settings)
+                await _serve_webhook(dp, bot, settings, gate)
             else:
                 await bot.delete_webhook(drop_pending_updates=False)
                 logger.info("polling %s", settings.bot_api_base or "api.telegram.org")
@@ -181,8 +187,39 @@ def _report_failure(task: asyncio.Task[None]) -> None:
         logger.error("start-up failed: %r", task.exception(), exc_info=task.exception())
 
 
-async def _serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
-    """Serves the webhook with aiohttp until SIGTERM/SIGINT."""
+def ops_routes(app: Any, gate: ServicesGate) -> None:
+    """`/healthz` (the process answers), `/readyz` (database, checkpointer and Chroma reachable: 200, else 503 with
+    what failed) and `/metrics` (Prometheus) on the webhook server."""
+    from aiohttp import web
+
+    from bot.ops import CONTENT_TYPE
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        readiness = gate.services.get("readiness")
+        if readiness is None:
+            return web.json_response({"ready": False, "checks": [], "detail": "starting"}, status=503)
+        checks = await readiness.run()
+        ready = all(c.ok for c in checks)
+        return web.json_response({"ready": ready, "checks": [
+            {"name": c.name, "ok": c.ok, "detail": c.detail, "seconds": round(c.seconds, 4)} for c in checks]},
+            status=200 if ready else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        registry = gate.services.get("metrics")
+        if registry is None:
+            return web.Response(status=503, text="starting")
+        return web.Response(body=registry.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+
+async def _serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings, gate: ServicesGate) -> None:
+    """Serves the webhook (and the operations endpoints) with aiohttp until SIGTERM/SIGINT."""
     import signal
     from urllib.parse import urlparse
 
@@ -193,6 +230,7 @@ async def _serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
     app = web.Application()
     path = urlparse(settings.webhook_url or "").path or "/webhook"
     SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    ops_routes(app, gate)
     setup_application(app, dp, bot=bot)
     runner = web.AppRunner(app)
     await runner.setup()

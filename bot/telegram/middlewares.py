@@ -1,4 +1,6 @@
-"""Request middleware: waits out 429s and retries network errors with backoff (aiogram does neither by itself)."""
+"""Middlewares: requests wait out 429s and retry network errors with backoff (aiogram does neither by itself) and
+are paced per group; Bot API errors and updates are counted for /metrics; a repeated webhook delivery is handled
+once."""
 
 from __future__ import annotations
 
@@ -6,13 +8,18 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot
+from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from aiogram.types import TelegramObject, Update
+
+if TYPE_CHECKING:
+    from bot.ops import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +109,54 @@ class GroupPacer(BaseRequestMiddleware):
                 logger.info("group %s: %d messages in the last %.0f s, waiting %.1f s", chat_id, len(sent),
                             self.window, wait)
                 await asyncio.sleep(max(wait, 0.01))
+
+
+class ApiMetrics(BaseRequestMiddleware):
+    """Counts Bot API errors and 429s in the metrics, once they are there (the session exists before them)."""
+
+    def __init__(self) -> None:
+        self.metrics: Metrics | None = None
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        """Sends the request; an error answer is counted by method and code."""
+        try:
+            return await make_request(bot, method)
+        except TelegramAPIError as e:
+            if self.metrics is not None:
+                name = type(method).__name__
+                code = "429" if isinstance(e, TelegramRetryAfter) else str(getattr(e, "status_code", "") or
+                                                                         type(e).__name__)
+                self.metrics.api_errors.labels(method=name, code=code).inc()
+                if isinstance(e, TelegramRetryAfter):
+                    self.metrics.api_429.labels(method=name).inc()
+            raise
+
+
+class UpdateObserver(BaseMiddleware):
+    """Counts every update and times its handling; in webhook mode, handles a delivery Telegram repeats once.
+
+    Sits after the services gate (it needs `metrics` and `seen_updates` from the handler data).
+    """
+
+    def __init__(self, *, dedup: bool) -> None:
+        self.dedup = dedup
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        """Runs the handler (unless the update was handled before) and records the time it took."""
+        metrics: Metrics | None = data.get("metrics")
+        kind = getattr(event, "event_type", "unknown") if isinstance(event, Update) else type(event).__name__
+        if self.dedup and isinstance(event, Update) and data.get("seen_updates") is not None \
+                and not await data["seen_updates"].first_time(event.update_id):
+            logger.info("update %s delivered again: handled once", event.update_id)
+            if metrics is not None:
+                metrics.duplicates.inc()
+            return None
+        start = time.perf_counter()
+        try:
+            return await handler(event, data)
+        finally:
+            if metrics is not None:
+                metrics.updates.labels(type=kind).inc()
+                metrics.handler_seconds.labels(type=kind).observe(time.perf_counter() - start)
