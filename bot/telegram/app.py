@@ -20,7 +20,7 @@ from aiogram.types import BotCommand, TelegramObject
 from bot.config import Settings
 from bot.report.reminders import Reminder
 from bot.telegram.keyboards import start_keyboard
-from bot.telegram.middlewares import ApiMetrics, GroupPacer, RetryMiddleware, UpdateObserver
+from bot.telegram.middlewares import ApiMetrics, GroupPacer, PinResponseTypes, RetryMiddleware, UpdateObserver
 from bot.telegram.render import REMINDER_TEXT
 from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
@@ -85,7 +85,8 @@ def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None) -> B
     # The pacer sits inside the retry loop's reach: every attempt, retries included, waits for a group slot.
     session.middleware(RetryMiddleware())
     session.middleware(GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window))
-    session.middleware(api_metrics or ApiMetrics())  # innermost: every attempt's error is counted
+    session.middleware(api_metrics or ApiMetrics())  # every attempt's error is counted
+    session.middleware(PinResponseTypes())
     return Bot(settings.bot_token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 
