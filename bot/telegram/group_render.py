@@ -169,5 +169,6 @@ def group_report_html(report: TeamReport, rubric: Rubric, *, deep_link: str | No
 def existing_session_html(session: Session, state: QuestionState | None) -> str:
     """What /diagnose says when the group already has a session running."""
     where = f"第 {state.index + 1}/{state.total} 题" if state else "等待成员加入"
-    return (f"本群已有一场进行中的团队诊断（{where}，主持人：{esc(short_name(session.starter_name))}）。\n"
+    host = "发起人" if session.anonymous else esc(short_name(session.starter_name))  # 匿名: nobody is named
+    return (f"本群已有一场进行中的团队诊断（{where}，主持人：{host}）。\n"
             "可以继续当前诊断，或由主持人/群管理员重新开始。")

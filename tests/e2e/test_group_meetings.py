@@ -181,6 +181,9 @@ async def test_an_anonymous_time_boxed_session_names_nobody(server: BotAPIServer
     await server.wait_for_message(GROUP, lambda m: m.message_id == q2.message_id and "已结束" in m.text,
                                   timeout=TIMEOUT)
     q3 = await server.wait_for_message(GROUP, question(3), timeout=TIMEOUT)
+    sent = li.send("/diagnose", GROUP)  # a second /diagnose names nobody either
+    await server.wait_for_message(GROUP, lambda m: "已有一场进行中" in m.text and "发起人" in m.text, after=sent,
+                                  timeout=TIMEOUT)
     await vote(server, zhang, q3, 0)
     assert "已提醒 2 位" in await press(server, zhang, q3, "提醒未投票")
     await server.wait_for_message(GROUP, lambda m: m.text.startswith("🔔") and "2 位成员" in m.text, timeout=TIMEOUT)
