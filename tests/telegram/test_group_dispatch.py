@@ -85,3 +85,16 @@ async def test_a_second_diagnose_offers_to_resume_or_restart(dp: Dispatcher) -> 
     assert fresh.message_id != reposted.message_id and "已加入（1）：Alice" in (fresh.text or "")
     assert "已失效" in await group.press(bob, "加入", message=reposted), "the old session's buttons are dead"
     assert "已加入" in await group.press(bob, "加入", message=fresh)
+
+
+async def test_diagnose_anonymous_names_nobody_from_the_first_message_on(dp: Dispatcher) -> None:
+    group = GroupClient(dp, GROUP, members={1: "张三", 2: "李四"})
+    zhang, li = group.members
+    await group.command(zhang, "/diagnose 匿名")
+    await group.press(li, "加入", message=group.keyboard_messages()[0])
+    await group.press(zhang, "开始答题", message=group.keyboard_messages()[0])
+    await group.settle()
+    texts = [m.text or "" for m in group.keyboard_messages()] + [e.text for e in group.edits_of(
+        group.keyboard_messages()[0].message_id)]
+    assert "模式：匿名" in texts[0] and "发起人" in texts[0]
+    assert not any("张三" in t or "李四" in t for t in texts), texts

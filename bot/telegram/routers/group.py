@@ -37,7 +37,7 @@ CONTROLS = {"begin", "next", "skip", "end", "cancel", "restart", GroupAct.MODE, 
             GroupAct.REMIND}
 NO_REPORT = "本群还没有完成的团队诊断。发送 /diagnose 开始。"
 GROUP_HELP = (
-    "👥 <b>团队诊断</b>：在群里发送 /diagnose 开始。成员点「加入」（晚到的直接投票即可加入）；主持人可在大厅里选择"
+    "👥 <b>团队诊断</b>：在群里发送 /diagnose 开始（/diagnose 匿名：从第一条消息起就不显示任何人的名字）。成员点「加入」（晚到的直接投票即可加入）；主持人可在大厅里选择"
     "实名或匿名（匿名时群消息和团队报告都不显示名字）以及每题限时。每道题大家各自投票，结束前可改选，选择在本题结束后才公开；"
     "至少两人投票、已加入的人都投完且一段时间内没有新成员投票时自动结束，主持人也可以用「下一题 / 跳过 / 结束」控制进度，"
     "用「🔔 提醒未投票」提醒还没投的成员。回答相差两级以上时，请两端的成员说明理由，主持人可以「🔁 重新投票」一次。\n"
@@ -74,9 +74,13 @@ async def deep_link(bot: Bot, session_id: int) -> str | None:
     return f"https://t.me/{me.username}?start=g{session_id}" if me.username else None
 
 
-async def diagnose_group(message: Message, bot: Bot, groups: GroupService, interview: InterviewService,
-                         group_view: GroupView) -> None:
-    """Starts a team session, or offers to resume or restart the one running."""
+ANONYMOUS_ARGS = {"匿名", "anon", "anonymous", "niming"}
+
+
+async def diagnose_group(message: Message, command: CommandObject, bot: Bot, groups: GroupService,
+                         interview: InterviewService, group_view: GroupView) -> None:
+    """Starts a team session (`/diagnose 匿名`: anonymous from its first message on), or offers to resume or
+    restart the one running."""
     if message.from_user is None or message.from_user.is_bot:  # an anonymous admin posts as the group
         await message.answer("请以个人身份（而不是匿名管理员）发送 /diagnose，以便记录发起人。")
         return
@@ -86,6 +90,8 @@ async def diagnose_group(message: Message, bot: Bot, groups: GroupService, inter
         state = await groups.current(e.session.id)
         await message.answer(existing_session_html(e.session, state), reply_markup=group_existing_keyboard(e.session.id))
         return
+    if (command.args or "").strip().lower() in ANONYMOUS_ARGS:
+        session = await groups.set_options(session.id, anonymous=True)
     await group_view.post_lobby(bot, groups, session)
 
 
