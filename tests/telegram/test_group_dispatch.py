@@ -98,3 +98,22 @@ async def test_diagnose_anonymous_names_nobody_from_the_first_message_on(dp: Dis
         group.keyboard_messages()[0].message_id)]
     assert "模式：匿名" in texts[0] and "发起人" in texts[0]
     assert not any("张三" in t or "李四" in t for t in texts), texts
+
+
+async def test_forged_meeting_and_plan_buttons_get_a_notice_and_change_nothing(dp: Dispatcher) -> None:
+    group = GroupClient(dp, GROUP, members={1: "Alice", 2: "Bob"})
+    alice, bob = group.members
+    await group.command(alice, "/diagnose")
+    lobby = group.keyboard_messages()[0]
+    sid = lobby.reply_markup.inline_keyboard[0][0].callback_data.split(":")[1]  # type: ignore[union-attr]
+    for data in (f"gc1:{sid}:tbox:45", f"gc1:{sid}:tbox:-7", f"gc1:{sid}:revote:0", f"gc1:{sid}:remind:3",
+                 f"gp1:{sid}:0:claim:0", f"gp1:{sid}:999:pick:2", "gp1:999:0:done:0", "gp1:x:y:z:0"):
+        assert await group.press(alice, data=data, message=lobby), data
+    groups = dp["groups"]
+    session = await groups.get(int(sid))
+    assert session.time_box == 0 and session.in_lobby, "nothing changed"
+    await group.press(alice, "开始答题", message=lobby)
+    question = group.keyboard_messages()[-1]
+    assert "已失效" in await group.press(alice, data=f"gc1:{sid}:revote:0", message=question)
+    assert await groups.current(int(sid)) is not None
+    assert (await groups.question_state(int(sid), 0)).round == 1, "a question that is open cannot be re-voted"
