@@ -46,6 +46,9 @@ class Settings(BaseSettings):
                     "packaged all-MiniLM-L6-v2 (English only).",
     )
     chroma_url: str | None = Field(default=None, description="Chroma server URL (HttpClient); default: embedded.")
+    redis_url: str | None = Field(
+        default=None, description="redis://… : what several instances share (group windows, session locks, repeated "
+                                  "deliveries); default: kept in this process.")
     llm_model: str | None = Field(
         default=None, description="Chat model name (none = no model, the default); `provider:model` without a base URL.")
     llm_base_url: str | None = Field(default=None, description="An OpenAI-compatible endpoint (…/v1) for LLM_MODEL.")

@@ -33,6 +33,7 @@ from bot.admin.events import EventLog
 from bot.admin.forget import ForgetService
 from bot.admin.guidance import GuidanceService
 from bot.config import Settings, offline_guards
+from bot.coordination import Coordinator, LocalCoordinator, RedisCoordinator, SharedSeenUpdates
 from bot.db import QuestionMessages, SeenUpdates, open_db
 from bot.errors import BotError
 from bot.group.service import GroupService
@@ -71,12 +72,18 @@ class Services:
     reminders: Reminders
     metrics: Metrics
     readiness: Readiness
-    seen_updates: SeenUpdates
+    coordinator: Coordinator
+    seen_updates: SeenUpdates | SharedSeenUpdates
     llm: ChatModel | None  # the optional chat model (LLM_MODEL); None: the deterministic path only
 
     def handler_data(self) -> dict[str, Any]:
         """The services by name, for the dispatcher's handler data."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def build_coordinator(settings: Settings) -> Coordinator:
+    """What instances share: in Redis with REDIS_URL, else in this process."""
+    return RedisCoordinator.from_url(settings.redis_url) if settings.redis_url else LocalCoordinator()
 
 
 def build_store(settings: Settings) -> VersionStore:
@@ -167,6 +174,8 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
             probe = asyncio.create_task(_report_model(llm))
             stack.callback(probe.cancel)
         db = await stack.enter_async_context(open_db(settings.db_path))
+        coordinator = build_coordinator(settings)
+        stack.push_async_callback(coordinator.close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_path))
         events = EventLog(db)
         metrics = Metrics()
@@ -181,7 +190,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
                                      events=sink, archive=history)
         rubrics.subscribe(lambda new: interview.reload(graph_for(new), new))
         scheduler = Scheduler(db)
-        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=sink, scheduler=scheduler,
+        groups = GroupService(db, rubric=rubrics, citer=knowledge, events=sink, scheduler=scheduler, locks=coordinator,
                               grace_seconds=settings.group_grace_seconds,
                               time_box_scale=settings.group_time_box_scale)
         audit = AuditLog(db)
@@ -195,10 +204,13 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         readiness.add("database", lambda: db.execute_fetchall("SELECT 1"))
         readiness.add("checkpointer", lambda: asyncio.to_thread(_ping_saver, checkpointer))
         readiness.add("chroma", lambda: asyncio.to_thread(store.heartbeat))
+        if settings.redis_url:
+            readiness.add("redis", coordinator.ping)
         privacy = ForgetService(db, interview=interview, events=events, groups=groups, audit=audit,
                                 others=(question_messages, scheduler, history))
         yield Services(settings=settings, knowledge=knowledge, rubrics=rubrics, interview=interview, db=db,
                        events=events, groups=groups, audit=audit, guidance=guidance, privacy=privacy,
                        question_messages=question_messages, scheduler=scheduler, history=history,
-                       reminders=reminders, metrics=metrics, readiness=readiness, seen_updates=SeenUpdates(db),
+                       reminders=reminders, metrics=metrics, readiness=readiness, coordinator=coordinator,
+                       seen_updates=SharedSeenUpdates(coordinator) if settings.redis_url else SeenUpdates(db),
                        llm=llm)

@@ -14,6 +14,7 @@ items members take (认领) or the controller assigns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -36,6 +37,7 @@ from bot.report.model import PlanOwner, TeamReport
 from bot.report.team import DISAGREEMENT_LEVELS, Member, build_group_report, level_spread, pseudonym
 
 if TYPE_CHECKING:
+    from bot.coordination import Coordinator
     from bot.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -188,8 +190,10 @@ class GroupService:
 
     def __init__(self, conn: aiosqlite.Connection, *, rubric: Rubric | RubricSource, citer: Citer | None = None,
                  events: EventSink | None = None, scheduler: Scheduler | None = None, grace_seconds: float = 20.0,
-                 time_box_scale: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+                 time_box_scale: float = 1.0, clock: Callable[[], float] = time.time,
+                 locks: Coordinator | None = None) -> None:
         self.conn = conn
+        self.locks = locks  # shared per-session locks (Redis) when several instances serve the group
         self.scheduler = scheduler
         self.grace_seconds = grace_seconds
         self.time_box_scale = time_box_scale  # seconds a time-box second lasts (tests shorten it)
@@ -205,7 +209,10 @@ class GroupService:
         """The rubric in force."""
         return self._rubrics.current
 
-    def _lock(self, session_id: int) -> asyncio.Lock:
+    def _lock(self, session_id: int) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Serialises one session's writes: across instances with a shared coordinator, else in this process."""
+        if self.locks is not None:
+            return self.locks.lock(f"session:{session_id}")
         return self._locks.setdefault(session_id, asyncio.Lock())
 
     # ------------------------------------------------------------------ reading

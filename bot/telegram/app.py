@@ -76,7 +76,7 @@ class ServicesGate(BaseMiddleware):
         return await handler(event, data)
 
 
-def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None) -> Bot:
+def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None, pacer: GroupPacer | None = None) -> Bot:
     """A Bot on the configured Bot API server, with the retry middleware, the group pacer, the error counter
     (`api_metrics`, which gets the metrics once the services are open) and HTML parse mode."""
     assert settings.bot_token is not None  # checked by the caller
@@ -84,7 +84,7 @@ def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None) -> B
     session = AiohttpSession(api=api) if api else AiohttpSession()
     # The pacer sits inside the retry loop's reach: every attempt, retries included, waits for a group slot.
     session.middleware(RetryMiddleware())
-    session.middleware(GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window))
+    session.middleware(pacer or GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window))
     session.middleware(api_metrics or ApiMetrics())  # every attempt's error is counted
     session.middleware(PinResponseTypes())
     return Bot(settings.bot_token.get_secret_value(), session=session,
@@ -102,13 +102,15 @@ async def _warm_up(knowledge: Any) -> None:
 
 async def _open_services(settings: Settings, bot: Bot, dp: Dispatcher, gate: ServicesGate,
                          stack: contextlib.AsyncExitStack, open_services: OpenServices,
-                         api_metrics: ApiMetrics) -> None:
+                         api_metrics: ApiMetrics, pacer: GroupPacer) -> None:
     """Opens the services the root hands over (off the start-up path), registers commands, starts the scheduler
     loop and warms up."""
     from aiogram.types import BotCommandScopeChat
 
     services = await stack.enter_async_context(open_services())
     api_metrics.metrics = services.metrics
+    if settings.redis_url:  # every instance paces each group in the one window Redis keeps
+        pacer.coordinator = services.coordinator
     gate.provide(**services.handler_data())
     logger.info("services ready")
     services.reminders.on_due(functools.partial(send_reminder, bot))
@@ -160,13 +162,15 @@ async def run_telegram(settings: Settings, open_services: OpenServices) -> int:
     """Runs the bot until SIGINT/SIGTERM on the services `open_services()` opens (the root's: this package builds
     none); closes them and the session on the way out."""
     api_metrics = ApiMetrics()
-    bot = build_bot(settings, api_metrics=api_metrics)
+    pacer = GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window)
+    bot = build_bot(settings, api_metrics=api_metrics, pacer=pacer)
     gate = ServicesGate()
     dp = build_dispatcher(group_edit_interval=settings.group_edit_interval)
     dp.update.outer_middleware(gate)
     dp.update.outer_middleware(UpdateObserver(dedup=bool(settings.webhook_url)))
     async with contextlib.AsyncExitStack() as stack:
-        opening = asyncio.create_task(_open_services(settings, bot, dp, gate, stack, open_services, api_metrics))
+        opening = asyncio.create_task(_open_services(settings, bot, dp, gate, stack, open_services, api_metrics,
+                                                      pacer))
         opening.add_done_callback(_report_failure)
         try:
             if settings.webhook_url:

@@ -19,6 +19,7 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 
 if TYPE_CHECKING:
+    from bot.coordination import Coordinator
     from bot.ops import Metrics
 
 logger = logging.getLogger(__name__)
@@ -68,14 +69,16 @@ PACED_METHODS = frozenset({
 class GroupPacer(BaseRequestMiddleware):
     """Keeps the bot under a group's message limit: at most `limit` counted calls per chat in any `window`.
 
-    A call that would exceed the limit waits for a slot instead of drawing a 429; private chats are not paced.
+    A call that would exceed the limit waits for a slot instead of drawing a 429; private chats are not paced. With a
+    shared `coordinator` (Redis) the window is the group's across every instance of the bot.
     """
 
     def __init__(self, *, limit: int = 20, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, coordinator: Coordinator | None = None) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
+        self.coordinator = coordinator
         self._sent: dict[int, deque[list[float]]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -85,12 +88,30 @@ class GroupPacer(BaseRequestMiddleware):
         chat_id = getattr(method, "chat_id", None)
         if not (isinstance(chat_id, int) and chat_id < 0 and method.__api_method__ in PACED_METHODS):
             return await make_request(bot, method)
+        if self.coordinator is not None:
+            return await self._shared(make_request, bot, method, chat_id)
         slot = await self.acquire(chat_id)
         try:
             return await make_request(bot, method)
         finally:
             # Telegram counts the call when it arrives, a little after the slot was taken.
             slot[0] = self.clock()
+
+    async def _shared(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                      method: TelegramMethod[TelegramType], chat_id: int) -> Response[TelegramType]:
+        """The window kept by the coordinator: one per group, whichever instance sends."""
+        assert self.coordinator is not None
+        key = f"pace:{chat_id}"
+        async with self._locks.setdefault(chat_id, asyncio.Lock()):  # FIFO within this instance
+            while True:
+                wait, slot = await self.coordinator.take_slot(key, self.limit, self.window)
+                if not wait:
+                    break
+                await asyncio.sleep(max(wait, 0.01))
+        try:
+            return await make_request(bot, method)
+        finally:
+            await self.coordinator.restamp(key, slot)
 
     async def acquire(self, chat_id: int) -> list[float]:
         """Takes one slot of the chat's window (waiting while it is full); returns the slot's time stamp."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.botapi import BotAPIServer
 from tests.e2e.harness import StartBot, free_port
+from tests.servers import redis_server
 
 TIMEOUT = 90
 SECRET = "ops-Secret_1"
@@ -22,12 +25,22 @@ def _update(update_id: int, user_id: int, text: str) -> dict[str, object]:
         "text": text, "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}}
 
 
-async def test_health_readiness_metrics_json_logs_and_a_repeated_delivery(server: BotAPIServer,
-                                                                         start_bot: StartBot) -> None:
+@pytest.fixture(params=["embedded", "redis"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The embedded mode, and with REDIS_URL (a redis-server the test starts): its checks and its seen marks."""
+    if request.param == "embedded":
+        yield {}
+        return
+    with redis_server(tmp_path) as url:
+        yield {"REDIS_URL": url}
+
+
+async def test_health_readiness_metrics_json_logs_and_a_repeated_delivery(server: BotAPIServer, start_bot: StartBot,
+                                                                         shared: dict[str, str]) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = await start_bot(WEBHOOK_URL=f"{base}/tg-hook", WEBHOOK_SECRET=SECRET, WEBHOOK_HOST="127.0.0.1",
-                           WEBHOOK_PORT=str(port), LOG_FORMAT="json")
+                           WEBHOOK_PORT=str(port), LOG_FORMAT="json", **shared)
     async with aiohttp.ClientSession() as http:
         async def get(path: str) -> tuple[int, str]:
             async with http.get(base + path) as r:
@@ -43,8 +56,8 @@ async def test_health_readiness_metrics_json_logs_and_a_repeated_delivery(server
             return status == 200
 
         await server.wait_for(is_ready, TIMEOUT, description="/readyz to turn 200")
-        assert {c["name"]: c["ok"] for c in ready["checks"]} == {  # type: ignore[union-attr]
-            "database": True, "checkpointer": True, "chroma": True}
+        expected = {"database": True, "checkpointer": True, "chroma": True} | ({"redis": True} if shared else {})
+        assert {c["name"]: c["ok"] for c in ready["checks"]} == expected  # type: ignore[union-attr]
 
         user = server.user(1010, first_name="孙八")
         sent = user.send("/diagnose")

@@ -1,0 +1,110 @@
+"""The coordination seam, in-process and on a real Redis (started by the test): a window shared by every client,
+locks that exclude across clients, marks seen once; the group pacer keeps two instances under one limit together."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.coordination import LocalCoordinator, RedisCoordinator, SharedSeenUpdates
+from tests.servers import redis_server
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def pair(redis_url: str) -> AsyncIterator[tuple[RedisCoordinator, RedisCoordinator]]:
+    """Two instances' coordinators on one Redis."""
+    a, b = RedisCoordinator.from_url(redis_url), RedisCoordinator.from_url(redis_url)
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_the_window_is_shared_by_two_instances(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    taken = [await c.take_slot("pace:-100", 3, 2.0) for c in (a, b, a)]
+    assert all(wait == 0 and slot for wait, slot in taken)
+    wait, slot = await b.take_slot("pace:-100", 3, 2.0)
+    assert 0 < wait <= 2.0 and slot == "", "the fourth call in the window waits, whichever instance asks"
+    assert (await a.take_slot("pace:-200", 3, 2.0))[0] == 0, "another group has its own window"
+
+
+async def test_a_lock_excludes_across_instances(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    order: list[str] = []
+
+    async def hold(c: RedisCoordinator, name: str) -> None:
+        async with c.lock("session:7"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.05)
+            order.append(f"{name} out")
+
+    await asyncio.gather(hold(a, "a"), hold(b, "b"))
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+
+
+async def test_an_update_is_seen_once_by_all_instances(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    assert await SharedSeenUpdates(a).first_time(42)
+    assert not await SharedSeenUpdates(b).first_time(42)
+    assert await SharedSeenUpdates(b).first_time(43)
+    await a.ping()
+
+
+async def test_the_local_coordinator_behaves_the_same_in_one_process() -> None:
+    c = LocalCoordinator()
+    assert [(await c.take_slot("k", 2, 5.0))[0] for _ in range(3)][:2] == [0.0, 0.0]
+    assert (await c.take_slot("k", 2, 5.0))[0] > 0
+    assert await c.first_time("u", 10) and not await c.first_time("u", 10)
+    async with c.lock("x"):
+        assert c.lock("x").locked()  # type: ignore[attr-defined]
+
+
+async def test_two_pacers_on_one_redis_keep_a_group_under_one_limit(pair) -> None:  # type: ignore[no-untyped-def]
+    from aiogram.methods import SendMessage
+
+    from bot.telegram.middlewares import GroupPacer
+
+    a, b = pair
+    limit, window = 4, 1.0
+    sent: list[float] = []
+
+    async def make_request(bot, method):  # type: ignore[no-untyped-def]
+        sent.append(time.monotonic())
+        return True
+
+    pacers = [GroupPacer(limit=limit, window=window, coordinator=c) for c in (a, b)]
+    calls = [pacers[i % 2](make_request, None, SendMessage(chat_id=-100, text=str(i)))  # type: ignore[arg-type]
+             for i in range(10)]
+    await asyncio.gather(*calls)
+    assert len(sent) == 10
+    for i in range(len(sent) - limit):
+        assert sent[i + limit] - sent[i] >= window * 0.95, "never more than `limit` calls in any window"
+
+
+async def test_two_instances_count_each_vote_once_under_shared_session_locks(pair, tmp_path: Path, rubric,  # type: ignore[no-untyped-def]
+                                                                             knowledge) -> None:
+    from bot.db import open_db
+    from bot.group.service import LOBBY, GroupService
+    from bot.report.team import Member
+
+    a, b = pair
+    members = [Member(i, f"成员{i}") for i in range(1, 6)]
+    async with open_db(tmp_path / "bot.sqlite") as c1, open_db(tmp_path / "bot.sqlite") as c2:
+        one = GroupService(c1, rubric=rubric, citer=knowledge, locks=a, grace_seconds=0)
+        two = GroupService(c2, rubric=rubric, citer=knowledge, locks=b, grace_seconds=0)
+        session = await one.start(-100, members[0])
+        await two.advance(session.id, LOBBY)
+        presses = [(one if i % 2 else two).vote(session.id, 0, m, i % 3) for i, m in enumerate(members * 2)]
+        await asyncio.gather(*presses)
+        state = await one.question_state(session.id, 0)
+        assert len(state.votes) == 5 and len(state.members) == 5, "each member once, whichever instance counted"
