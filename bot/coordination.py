@@ -178,11 +178,11 @@ class RedisCoordinator:
 class SharedSeenUpdates:
     """The repeated-delivery check of the webhook (like `bot.db.SeenUpdates`) on a coordinator."""
 
-    KEEP_SECONDS = 86400.0
-
     def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
 
     async def first_time(self, update_id: int) -> bool:
         """False when another delivery of this update was handled already (by any instance)."""
-        return await self.coordinator.first_time(f"update:{update_id}", self.KEEP_SECONDS)
+        from bot.db import SeenUpdates  # the owner of how long a delivery can be repeated
+
+        return await self.coordinator.first_time(f"update:{update_id}", SeenUpdates.KEEP_SECONDS)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from bot.coordination import Coordinator, LocalCoordinator
 from bot.db import now_iso
 from bot.errors import BotError
 from bot.interview.rubric import Question, Rubric, RubricHolder
@@ -37,7 +38,6 @@ from bot.report.model import PlanOwner, TeamReport
 from bot.report.team import DISAGREEMENT_LEVELS, Member, build_group_report, level_spread, pseudonym
 
 if TYPE_CHECKING:
-    from bot.coordination import Coordinator
     from bot.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ class GroupService:
                  time_box_scale: float = 1.0, clock: Callable[[], float] = time.time,
                  locks: Coordinator | None = None) -> None:
         self.conn = conn
-        self.locks = locks  # shared per-session locks (Redis) when several instances serve the group
+        # Per-session locks: in this process, or shared (Redis) when several instances serve the group.
+        self.locks: Coordinator = locks or LocalCoordinator()
         self.scheduler = scheduler
         self.grace_seconds = grace_seconds
         self.time_box_scale = time_box_scale  # seconds a time-box second lasts (tests shorten it)
@@ -202,18 +203,15 @@ class GroupService:
         self._rubrics: RubricSource = rubric if not isinstance(rubric, Rubric) else RubricHolder(rubric)
         self.citer = citer
         self.events = events
-        self._locks: dict[int, asyncio.Lock] = {}  # serialises one session's votes within this process
 
     @property
     def rubric(self) -> Rubric:
         """The rubric in force."""
         return self._rubrics.current
 
-    def _lock(self, session_id: int) -> contextlib.AbstractAsyncContextManager[Any]:
-        """Serialises one session's writes: across instances with a shared coordinator, else in this process."""
-        if self.locks is not None:
-            return self.locks.lock(f"session:{session_id}")
-        return self._locks.setdefault(session_id, asyncio.Lock())
+    def _lock(self, session_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """Serialises one session's writes (across instances when the coordinator is shared)."""
+        return self.locks.lock(f"session:{session_id}")
 
     # ------------------------------------------------------------------ reading
     async def get(self, session_id: int) -> Session | None:
@@ -234,8 +232,9 @@ class GroupService:
             (session_id,)))
         return tuple(Member(r["user_id"], r["name"], r["alias"]) for r in rows)
 
-    async def question_state(self, session_id: int, index: int) -> QuestionState:
-        """The state of question `index` of a session (StaleGroupAction if it was never opened)."""
+    async def question_state(self, session_id: int, index: int, *, session: Session | None = None) -> QuestionState:
+        """The state of question `index` of a session (StaleGroupAction if it was never opened); `session`, when the
+        caller has just read it, saves reading it again."""
         rows = list(await self.conn.execute_fetchall(
             "SELECT * FROM group_questions WHERE session_id = ? AND idx = ?", (session_id, index)))
         if not rows:
@@ -244,7 +243,7 @@ class GroupService:
         votes = await self.conn.execute_fetchall(
             "SELECT user_id, level FROM group_votes WHERE session_id = ? AND question_id = ?",
             (session_id, row["question_id"]))
-        session = await self.get(session_id)
+        session = session or await self.get(session_id)
         return QuestionState(
             session_id=session_id, index=index, total=len(self.rubric.questions),
             question=self.rubric.question(row["question_id"]), status=row["status"], message_id=row["message_id"],
@@ -419,7 +418,7 @@ class GroupService:
             session = await self.get(session_id)
             if session is None or session.status != SessionStatus.ACTIVE or session.index != index:
                 raise StaleGroupAction(f"question {index} of session {session_id} is not open")
-            state = await self.question_state(session_id, index)
+            state = await self.question_state(session_id, index, session=session)
             if state.status != QuestionStatus.OPEN:
                 raise StaleGroupAction(f"question {index} of session {session_id} is closed")
             if not 0 <= level <= state.question.max_level:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
+CHAT_INCHES = 6.0  # the chart sent in a chat (the PDF draws a smaller one for print)
 
 VALUE_LABEL_GID = "value-label"  # marks the score annotations (tests find them by it)
 
@@ -65,7 +66,7 @@ def _outward_alignment(theta: float) -> tuple[str, str]:
 
 
 def radar_figure(labels: Sequence[str], scores: Sequence[float], *, title: str = "",
-                 band: tuple[Sequence[float], Sequence[float]] | None = None, size: float = 6.0) -> Figure:
+                 band: tuple[Sequence[float], Sequence[float]] | None = None, size: float = CHAT_INCHES) -> Figure:
     """Builds the radar chart as a matplotlib Figure on an Agg canvas, `size` inches square (fonts keep their
     point sizes, so a smaller figure reads larger when scaled to the same width); `radar_png` renders it.
 

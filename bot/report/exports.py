@@ -20,11 +20,11 @@ class ExportFile:
 def radar_for(report: Report, *, size: float | None = None, dpi: float | None = None) -> bytes:
     """The radar chart: the scores, and for a team the band between its lowest and highest member; `size`
     (inches) and `dpi` draw it for print (the PDF), the defaults for a chat."""
-    from bot.report.chart import figure_png, radar_figure  # matplotlib is loaded only when a chart is drawn
+    from bot.report.chart import CHAT_INCHES, figure_png, radar_figure  # matplotlib only when a chart is drawn
 
     labels = [d.title for d in report.dimensions]
     scores = [d.score for d in report.dimensions]
-    inches = 6.0 if size is None else size  # radar_figure's chat size
+    inches = CHAT_INCHES if size is None else size
     if not isinstance(report, TeamReport):
         return figure_png(radar_figure(labels, scores, title=f"{report.title}（{report.verdict_label}）", size=inches),
                           dpi=dpi)

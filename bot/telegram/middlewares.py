@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,17 +68,17 @@ PACED_METHODS = frozenset({
 class GroupPacer(BaseRequestMiddleware):
     """Keeps the bot under a group's message limit: at most `limit` counted calls per chat in any `window`.
 
-    A call that would exceed the limit waits for a slot instead of drawing a 429; private chats are not paced. With a
-    shared `coordinator` (Redis) the window is the group's across every instance of the bot.
+    A call that would exceed the limit waits for a slot instead of drawing a 429; private chats are not paced. The
+    window is kept by the `coordinator`: in this process by default, in Redis (REDIS_URL) so that it is the group's
+    across every instance of the bot.
     """
 
-    def __init__(self, *, limit: int = 20, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, coordinator: Coordinator | None = None) -> None:
+    def __init__(self, *, limit: int = 20, window: float = 60.0, coordinator: Coordinator | None = None) -> None:
+        from bot.coordination import LocalCoordinator
+
         self.limit = limit
         self.window = window
-        self.clock = clock
-        self.coordinator = coordinator
-        self._sent: dict[int, deque[list[float]]] = {}
+        self.coordinator: Coordinator = coordinator or LocalCoordinator()
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
@@ -88,48 +87,20 @@ class GroupPacer(BaseRequestMiddleware):
         chat_id = getattr(method, "chat_id", None)
         if not (isinstance(chat_id, int) and chat_id < 0 and method.__api_method__ in PACED_METHODS):
             return await make_request(bot, method)
-        if self.coordinator is not None:
-            return await self._shared(make_request, bot, method, chat_id)
-        slot = await self.acquire(chat_id)
-        try:
-            return await make_request(bot, method)
-        finally:
-            # Telegram counts the call when it arrives, a little after the slot was taken.
-            slot[0] = self.clock()
-
-    async def _shared(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                      method: TelegramMethod[TelegramType], chat_id: int) -> Response[TelegramType]:
-        """The window kept by the coordinator: one per group, whichever instance sends."""
-        assert self.coordinator is not None
         key = f"pace:{chat_id}"
-        async with self._locks.setdefault(chat_id, asyncio.Lock()):  # FIFO within this instance
+        async with self._locks.setdefault(chat_id, asyncio.Lock()):  # FIFO: calls leave in the order they asked
             while True:
                 wait, slot = await self.coordinator.take_slot(key, self.limit, self.window)
                 if not wait:
                     break
+                logger.info("group %s: %d messages in the last %.0f s, waiting %.1f s", chat_id, self.limit,
+                            self.window, wait)
                 await asyncio.sleep(max(wait, 0.01))
         try:
             return await make_request(bot, method)
         finally:
+            # Telegram counts the call when it arrives, a little after the slot was taken.
             await self.coordinator.restamp(key, slot)
-
-    async def acquire(self, chat_id: int) -> list[float]:
-        """Takes one slot of the chat's window (waiting while it is full); returns the slot's time stamp."""
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:  # FIFO: calls leave in the order they asked
-            sent = self._sent.setdefault(chat_id, deque())
-            while True:
-                now = self.clock()
-                while sent and sent[0][0] <= now - self.window:
-                    sent.popleft()
-                if len(sent) < self.limit:
-                    slot = [now]
-                    sent.append(slot)
-                    return slot
-                wait = sent[0][0] + self.window - now
-                logger.info("group %s: %d messages in the last %.0f s, waiting %.1f s", chat_id, len(sent),
-                            self.window, wait)
-                await asyncio.sleep(max(wait, 0.01))
 
 
 class ApiMetrics(BaseRequestMiddleware):
