@@ -29,19 +29,25 @@ async def server() -> AsyncIterator[ChatAPIServer]:
 
 @pytest.fixture
 async def chat(server: ChatAPIServer) -> AsyncIterator[MakeChat]:
-    """Makes ChatOpenAI clients on the server (no retries, a generous timeout) and closes them afterwards."""
-    made: list[ChatOpenAI] = []
+    """Makes ChatOpenAI clients on the server (no retries, a generous timeout), each on its own HTTP client, and
+    closes those afterwards.
+
+    Regression: the fixture used to close `root_async_client`, which is langchain-openai's *cached, shared* default
+    client — a later test whose server got the same port reused the closed client ("Cannot send a request, as the
+    client has been closed"), a flake seen in full runs only.
+    """
+    made: list[Any] = []
 
     def make(**options: Any) -> ChatOpenAI:
+        http = openai.DefaultAsyncHttpxClient(timeout=30)
+        made.append(http)
         settings: dict[str, Any] = {"model": MODEL, "base_url": server.base_url, "api_key": KEY,
-                                    "timeout": 30, "max_retries": 0}
-        llm = ChatOpenAI(**(settings | options))
-        made.append(llm)
-        return llm
+                                    "timeout": 30, "max_retries": 0, "http_async_client": http}
+        return ChatOpenAI(**(settings | options))
 
     yield make
-    for llm in made:
-        await llm.root_async_client.close()
+    for http in made:
+        await http.aclose()
 
 
 async def get(server: ChatAPIServer, path: str, *, key: str | None = KEY) -> tuple[int, Any]:
