@@ -46,6 +46,13 @@ class Settings(BaseSettings):
                     "packaged all-MiniLM-L6-v2 (English only).",
     )
     chroma_url: str | None = Field(default=None, description="Chroma server URL (HttpClient); default: embedded.")
+    uploads_path: Path | None = Field(
+        default=None, validation_alias="UPLOADS_DIR",
+        description="Folder of admins' guidance uploads; default DATA_DIR/uploads. Point every instance of a "
+                    "scale-out deployment at one shared folder.")
+    database_url: str | None = Field(
+        default=None, description="postgresql://… : the bot database and the interview checkpoints on PostgreSQL "
+                                  "(scale-out); default: SQLite files under DATA_DIR.")
     redis_url: str | None = Field(
         default=None, description="redis://… : what several instances share (group windows, session locks, repeated "
                                   "deliveries); default: kept in this process.")
@@ -75,6 +82,18 @@ class Settings(BaseSettings):
     reminder_day_seconds: float = Field(
         default=86400.0, gt=0, description="Seconds in a reminder 'day' (30/60/90 天后提醒); tests scale it down."
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL (leave it unset for the SQLite files)")
+        return value or None
+
+    @property
+    def database(self) -> Path | str:
+        """Where the bot database lives: DATABASE_URL, else the SQLite file under DATA_DIR."""
+        return self.database_url or self.db_path
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -112,8 +131,8 @@ class Settings(BaseSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        """Guidance documents uploaded by admins."""
-        return self.data_dir / "uploads"
+        """Guidance documents uploaded by admins (UPLOADS_DIR, else DATA_DIR/uploads)."""
+        return self.uploads_path or self.data_dir / "uploads"
 
 
 def offline_guards(settings: Settings | None = None) -> None:

@@ -1,5 +1,5 @@
-"""What several bot instances must share, behind one seam: a group's message window, per-session locks and
-"seen once" marks (repeated webhook deliveries).
+"""What several bot instances must share, behind one seam: a group's message window, per-session and per-thread
+locks, the ingest lock, the scheduler's leader lease and "seen once" marks (repeated webhook deliveries).
 
 * `LocalCoordinator` keeps them in this process (the embedded mode: one process);
 * `RedisCoordinator` keeps them in Redis (`REDIS_URL`), so every instance sees the same window, lock and marks.
@@ -39,6 +39,15 @@ _RESTAMP = """
 local t = redis.call('TIME')
 return redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[1])
 """
+# KEYS[1] the lease; ARGV: owner, ttl ms. Returns 1 when `owner` holds it (taken now or renewed), else 0.
+_LEAD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -61,8 +70,21 @@ class Coordinator(Protocol):
         """An exclusive lock, across instances when shared."""
         ...
 
+    def try_lock(self, name: str, ttl: float) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Takes the lock `name` if it is free (True inside), else does not wait (False inside); a holder that died
+        frees it after `ttl` seconds."""
+        ...
+
+    async def lead(self, role: str, owner: str, ttl: float) -> bool:
+        """Takes or renews the lease of `role` for `owner` (`ttl` seconds); False while another owner holds it."""
+        ...
+
     async def first_time(self, key: str, ttl: float) -> bool:
         """Marks `key` for `ttl` seconds; False when it was marked already."""
+        ...
+
+    async def swap(self, key: str, value: str, ttl: float) -> str | None:
+        """Sets `key` to `value` for `ttl` seconds and returns the value it had (None: none), atomically."""
         ...
 
     async def ping(self) -> None:
@@ -81,6 +103,7 @@ class LocalCoordinator:
         self._windows: dict[str, deque[list[float | str]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._marks: dict[str, float] = {}
+        self._values: dict[str, tuple[str, float]] = {}
 
     async def take_slot(self, key: str, limit: int, window: float) -> tuple[float, str]:
         """Takes a slot of the in-process window."""
@@ -104,6 +127,20 @@ class LocalCoordinator:
         """An asyncio lock of this process."""
         return self._locks.setdefault(name, asyncio.Lock())  # type: ignore[return-value]
 
+    @contextlib.asynccontextmanager
+    async def try_lock(self, name: str, ttl: float) -> AsyncIterator[bool]:
+        """The asyncio lock of this process, if free."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        if lock.locked():
+            yield False
+            return
+        async with lock:
+            yield True
+
+    async def lead(self, role: str, owner: str, ttl: float) -> bool:
+        """One process: it always leads."""
+        return True
+
     async def first_time(self, key: str, ttl: float) -> bool:
         """Marks the key in this process."""
         now = time.monotonic()
@@ -113,6 +150,15 @@ class LocalCoordinator:
             self._marks = {k: v for k, v in self._marks.items() if v > now}
         self._marks[key] = now + ttl
         return True
+
+    async def swap(self, key: str, value: str, ttl: float) -> str | None:
+        """Swaps the value in this process."""
+        now = time.monotonic()
+        old = self._values.get(key)
+        if len(self._values) > 100_000:
+            self._values = {k: v for k, v in self._values.items() if v[1] > now}
+        self._values[key] = (value, now + ttl)
+        return old[0] if old is not None and old[1] > now else None
 
     async def ping(self) -> None:
         """Always answers."""
@@ -130,6 +176,7 @@ class RedisCoordinator:
         self._take = client.register_script(_TAKE_SLOT)
         self._restamp = client.register_script(_RESTAMP)
         self._release = client.register_script(_RELEASE)
+        self._lead = client.register_script(_LEAD)
 
     @classmethod
     def from_url(cls, url: str) -> RedisCoordinator:
@@ -162,9 +209,29 @@ class RedisCoordinator:
         """A lock every instance respects (SET NX with a time to live; released only by its holder)."""
         return self._locked(name)
 
+    @contextlib.asynccontextmanager
+    async def try_lock(self, name: str, ttl: float) -> AsyncIterator[bool]:
+        """SET NX once; released only by its holder."""
+        key, token = f"{self.prefix}lock:{name}", secrets.token_hex(8)
+        taken = bool(await self.redis.set(key, token, nx=True, px=max(1, int(ttl * 1000))))
+        try:
+            yield taken
+        finally:
+            if taken:
+                await self._release(keys=[key], args=[token])
+
+    async def lead(self, role: str, owner: str, ttl: float) -> bool:
+        """Takes or renews the lease atomically (a Lua script)."""
+        return bool(await self._lead(keys=[f"{self.prefix}lead:{role}"], args=[owner, max(1, int(ttl * 1000))]))
+
     async def first_time(self, key: str, ttl: float) -> bool:
         """SET NX with a time to live."""
         return bool(await self.redis.set(f"{self.prefix}seen:{key}", "1", nx=True, ex=max(1, int(ttl))))
+
+    async def swap(self, key: str, value: str, ttl: float) -> str | None:
+        """SET … GET with a time to live."""
+        old = await self.redis.set(f"{self.prefix}value:{key}", value, ex=max(1, int(ttl)), get=True)
+        return None if old is None else str(old)
 
     async def ping(self) -> None:
         """PING."""

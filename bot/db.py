@@ -1,5 +1,6 @@
-"""The bot's own database (SQLite under DATA_DIR): group sessions and votes, usage events, the admin audit log,
-each private chat's current question message, the scheduler's due jobs, and every finished private diagnosis.
+"""The bot's own database (SQLite under DATA_DIR, or PostgreSQL with DATABASE_URL): group sessions and votes, usage events, the admin audit log,
+each private chat's current question message, the scheduler's due jobs, every finished private diagnosis, and
+guidance uploads waiting for their confirm button (so any instance can confirm them).
 
 Interview progress lives in the LangGraph checkpointer (checkpoints.sqlite); everything else the bot keeps is
 here, in one file with one schema, so `/forget` and the README can say exactly what is stored.
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -144,6 +148,14 @@ CREATE TABLE IF NOT EXISTS seen_updates (
     seen_at REAL NOT NULL             -- Unix time; rows older than a day are pruned
 );
 
+CREATE TABLE IF NOT EXISTS pending_uploads (
+    token TEXT PRIMARY KEY,           -- in the confirm button of a previewed guidance upload
+    owner INTEGER NOT NULL,           -- the admin who sent it (only they can confirm it)
+    filename TEXT NOT NULL,
+    data BLOB NOT NULL,               -- the validated file, until confirmed, discarded or expired (an hour)
+    since REAL NOT NULL               -- Unix time of the preview
+);
+
 CREATE TABLE IF NOT EXISTS group_votes (
     session_id INTEGER NOT NULL REFERENCES group_sessions(id) ON DELETE CASCADE,
     question_id TEXT NOT NULL,
@@ -156,7 +168,7 @@ CREATE TABLE IF NOT EXISTS group_votes (
 
 
 # Columns added after a table first shipped: `CREATE TABLE IF NOT EXISTS` leaves an existing table as it was, so a
-# database made by an earlier version gets them here (SQLite's ALTER TABLE ADD COLUMN keeps the rows).
+# database made by an earlier version gets them here (ALTER TABLE ADD COLUMN keeps the rows, on both engines).
 ADDED_COLUMNS = {
     "group_sessions": {"anonymous": "INTEGER NOT NULL DEFAULT 0", "time_box": "INTEGER NOT NULL DEFAULT 0"},
     "group_participants": {"alias": "TEXT NOT NULL DEFAULT ''"},
@@ -164,14 +176,111 @@ ADDED_COLUMNS = {
                         "reminded": "INTEGER NOT NULL DEFAULT 0"},
 }
 
+TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
 
-async def migrate(conn: aiosqlite.Connection) -> None:
-    """Adds the columns of `ADDED_COLUMNS` that an existing database lacks."""
-    for table, columns in ADDED_COLUMNS.items():
-        have = {row[1] for row in await conn.execute_fetchall(f"PRAGMA table_info({table})")}
-        for name, decl in columns.items():
-            if name not in have:
-                await conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+class IntegrityError(Exception):
+    """A constraint refused a write (the same exception on both engines)."""
+
+
+class Cursor(Protocol):
+    """What a write tells: how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+class Database(Protocol):
+    """The bot database: SQLite under DATA_DIR (embedded) or PostgreSQL (DATABASE_URL), one schema, one SQL.
+
+    Statements use `?` placeholders and SQL both engines speak (`ON CONFLICT … DO …`, `RETURNING`); rows are read by
+    index or column name. Callers `commit()` after writes (PostgreSQL runs in autocommit: each statement is its own
+    transaction, as the single shared SQLite connection in practice was too).
+    """
+
+    dialect: str  # "sqlite" or "postgresql"
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        """Runs one statement."""
+        ...
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Runs one statement and returns its rows."""
+        ...
+
+    async def commit(self) -> None:
+        """Makes the writes so far durable."""
+        ...
+
+    async def rollback(self) -> None:
+        """Drops uncommitted writes."""
+        ...
+
+    def scrubbing(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Deletions inside leave no readable copy behind, as far as the engine allows (see `secure_delete`)."""
+        ...
+
+
+class SqliteDatabase:
+    """The embedded engine: one aiosqlite connection (WAL, foreign keys on)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self._scrub_depth = 0
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        """Runs one statement."""
+        try:
+            return await self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Runs one statement and returns its rows."""
+        try:
+            return list(await self.conn.execute_fetchall(sql, params))
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+
+    async def commit(self) -> None:
+        """Commits the open transaction."""
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        """Rolls the open transaction back."""
+        await self.conn.rollback()
+
+    @contextlib.asynccontextmanager
+    async def scrubbing(self) -> AsyncIterator[None]:
+        """While inside, deletions overwrite the freed pages (`secure_delete`); on exit the write-ahead log is
+        checkpointed, so deleted text leaves the file and not only the tables."""
+        self._scrub_depth += 1
+        if self._scrub_depth > 1:
+            try:
+                yield
+            finally:
+                self._scrub_depth -= 1
+            return
+        before = (await self.conn.execute_fetchall("PRAGMA secure_delete"))[0][0]  # type: ignore[index]
+        await self.conn.execute("PRAGMA secure_delete=ON")
+        try:
+            yield
+        finally:
+            self._scrub_depth -= 1
+            await self.conn.execute(f"PRAGMA secure_delete={int(before)}")
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def migrate(self) -> None:
+        """Creates the schema and adds the columns of `ADDED_COLUMNS` that an existing database lacks."""
+        await self.conn.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in await self.conn.execute_fetchall(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if name not in have:
+                    await self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        await self.conn.commit()
 
 
 def now_iso() -> str:
@@ -179,21 +288,29 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@contextlib.asynccontextmanager
-async def secure_delete(conn: aiosqlite.Connection) -> AsyncIterator[None]:
-    """While inside, deletions overwrite the freed pages; on exit the write-ahead log is checkpointed."""
-    before = (await conn.execute_fetchall("PRAGMA secure_delete"))[0][0]  # type: ignore[index]
-    await conn.execute("PRAGMA secure_delete=ON")
-    try:
-        yield
-    finally:
-        await conn.execute(f"PRAGMA secure_delete={int(before)}")
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def secure_delete(db: Database) -> contextlib.AbstractAsyncContextManager[None]:
+    """Deletions inside leave no readable copy: SQLite overwrites the freed pages and checkpoints its log;
+    PostgreSQL VACUUMs the bot's tables on exit, so no query, index or snapshot can reach the dead rows (their bytes
+    may stay in free page space, old WAL segments and backups until overwritten — see the README)."""
+    return db.scrubbing()
+
+
+def is_postgres_url(target: Path | str) -> bool:
+    """Whether a database target names a PostgreSQL server (DATABASE_URL) rather than an SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 @contextlib.asynccontextmanager
-async def open_db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    """The database connection (WAL, foreign keys on, schema created), closed on exit."""
+async def open_db(target: Path | str) -> AsyncIterator[Database]:
+    """The bot database, schema created and migrated, closed on exit: an SQLite file (WAL, foreign keys on), or
+    PostgreSQL when `target` is a postgresql:// URL."""
+    if is_postgres_url(target):
+        from bot.postgres import open_postgres  # imported late: psycopg only in the scale-out mode
+
+        async with open_postgres(str(target)) as pg:
+            yield pg
+        return
+    path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(path)
     try:
@@ -202,10 +319,9 @@ async def open_db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.executescript(SCHEMA)
-        await migrate(conn)
-        await conn.commit()
-        yield conn
+        db = SqliteDatabase(conn)
+        await db.migrate()
+        yield db
     finally:
         await conn.close()
 
@@ -217,14 +333,14 @@ class SeenUpdates:
     KEEP_SECONDS = 86400.0  # Telegram keeps an undelivered update for 24 hours
     PRUNE_EVERY = 500
 
-    def __init__(self, conn: aiosqlite.Connection, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, conn: Database, *, clock: Callable[[], float] = time.time) -> None:
         self.conn = conn
         self.clock = clock
         self._since_prune = 0
 
     async def first_time(self, update_id: int) -> bool:
         """Records the update; False when it had been recorded before (a repeated delivery)."""
-        cur = await self.conn.execute("INSERT OR IGNORE INTO seen_updates(update_id, seen_at) VALUES (?, ?)",
+        cur = await self.conn.execute("INSERT INTO seen_updates(update_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                       (update_id, self.clock()))
         self._since_prune += 1
         if self._since_prune >= self.PRUNE_EVERY:
@@ -238,7 +354,7 @@ class QuestionMessages:
     """Which bot message shows each private chat's current question (so its buttons can be taken off later, after a
     restart too, and by any instance)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     async def get(self, chat_id: int) -> int | None:

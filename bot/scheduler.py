@@ -5,12 +5,15 @@ the handler registered for their kind. A claim is one conditional UPDATE with a 
 `claimed_until`), so two instances sharing a database never run a job twice, and a job whose instance died while
 running it is run again once the lease has passed. A job survives restarts because it lives in the database; a
 failing handler is retried later (`RETRY_SECONDS`), up to `MAX_ATTEMPTS`.
+
+With several instances (`REDIS_URL`) one of them leads: only the leader polls the table on its timer (a lease in
+Redis it renews every pass; another instance takes over when it lapses). Any instance still runs the due jobs at
+once when it has just scheduled one itself, so a short grace period does not wait for the leader's next poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -19,11 +22,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
+from bot.coordination import Coordinator
+from bot.db import Database
 
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
+LEADER_TTL = 15.0  # seconds the leader lease lasts without renewal (a dead leader is replaced after this)
 RETRY_SECONDS = 30.0
 MAX_ATTEMPTS = 5
 
@@ -47,10 +52,11 @@ Handler = Callable[[Job], Awaitable[None]]
 class Scheduler:
     """Stores jobs with a due time and runs them when due, once, across restarts and instances."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, owner: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, conn: Database, *, owner: str | None = None,
+                 clock: Callable[[], float] = time.time, leader: Coordinator | None = None) -> None:
         self.conn = conn
         self.owner = owner or uuid.uuid4().hex[:12]
+        self.leader = leader  # shared leader lease of the timed polls (None: this process always polls)
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
         self._wake = asyncio.Event()
@@ -66,12 +72,12 @@ class Scheduler:
         if key is not None:
             await self.conn.execute("DELETE FROM scheduled_jobs WHERE key = ? AND done_at IS NULL", (key,))
             await self.conn.execute("UPDATE scheduled_jobs SET key = NULL WHERE key = ?", (key,))
-        cur = await self.conn.execute(
-            "INSERT INTO scheduled_jobs(kind, key, user_id, due_at, payload) VALUES (?, ?, ?, ?, ?)",
+        rows = await self.conn.execute_fetchall(
+            "INSERT INTO scheduled_jobs(kind, key, user_id, due_at, payload) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (kind, key, user_id, due_at, data))
         await self.conn.commit()
         self._wake.set()
-        return int(cur.lastrowid or 0)
+        return int(rows[0][0])
 
     async def cancel(self, key: str) -> bool:
         """Drops the pending job with this key; False when there was none."""
@@ -132,23 +138,39 @@ class Scheduler:
     async def next_due(self) -> float | None:
         """When the soonest pending job is due (None: nothing pending)."""
         rows = list(await self.conn.execute_fetchall(
-            "SELECT MIN(MAX(due_at, COALESCE(claimed_until, 0))) FROM scheduled_jobs WHERE done_at IS NULL"))
+            "SELECT MIN(CASE WHEN claimed_until > due_at THEN claimed_until ELSE due_at END) FROM scheduled_jobs"
+            " WHERE done_at IS NULL"))
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
+    async def leads(self, poll: float) -> bool:
+        """Whether this instance runs the timed polls now (takes or renews the leader lease)."""
+        if self.leader is None:
+            return True
+        try:
+            return await self.leader.lead("scheduler", self.owner, max(LEADER_TTL, 3 * poll))
+        except Exception:  # noqa: BLE001 - Redis unreachable: poll anyway (claims keep every job single)
+            logger.warning("scheduler leader lease unavailable; polling anyway", exc_info=True)
+            return True
+
     async def run_forever(self, *, poll: float = 5.0) -> None:
-        """Runs due jobs until cancelled; sleeps until the next due time (at most `poll` s: other instances add jobs)."""
+        """Runs due jobs until cancelled; sleeps until the next due time (at most `poll` s: other instances add jobs).
+        A timed pass runs only on the leader; a pass woken by this instance's own `schedule` runs here."""
+        woken = True
         while True:
             try:
-                await self.run_due()
+                if woken or await self.leads(poll):
+                    await self.run_due()
                 nxt = await self.next_due()
             except Exception:  # noqa: BLE001 - the loop outlives a passing database error
                 logger.exception("scheduler pass failed")
                 nxt = None
             delay = poll if nxt is None else min(poll, max(0.0, nxt - self.clock()))
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-
+                woken = True
+            except TimeoutError:
+                woken = False
 
 def _job(row: Any) -> Job:
     return Job(id=int(row[0]), kind=str(row[1]), key=row[2], user_id=row[3], due_at=float(row[4]),

@@ -26,21 +26,19 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from bot.admin.audit import AuditLog
 from bot.admin.events import EventLog
 from bot.admin.forget import ForgetService
-from bot.admin.guidance import GuidanceService
+from bot.admin.guidance import GuidanceService, StoredPendingUploads
 from bot.config import Settings, offline_guards
 from bot.coordination import Coordinator, LocalCoordinator, RedisCoordinator, SharedSeenUpdates
-from bot.db import QuestionMessages, SeenUpdates, open_db
+from bot.db import Database, QuestionMessages, SeenUpdates, is_postgres_url, open_db
 from bot.errors import BotError
 from bot.group.service import GroupService
 from bot.interview.rubric import Rubric, RubricHolder, load_rubric
 from bot.interview.service import InterviewService
 from bot.knowledge.embeddings import make_embeddings
-from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
+from bot.knowledge.ingest import INGEST_LOCK, LOCK_FILE, Ingestor, collect_sources
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
 from bot.llm import ChatModel, build_chat_model
@@ -60,7 +58,7 @@ class Services:
     knowledge: KnowledgeBase
     rubrics: RubricHolder
     interview: InterviewService
-    db: aiosqlite.Connection
+    db: Database
     events: EventLog
     groups: GroupService
     audit: AuditLog
@@ -117,18 +115,36 @@ def load_rubric_if_present(settings: Settings) -> Rubric | None:
 
 
 @contextlib.asynccontextmanager
-async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
-    """The interview checkpointer on a SQLite file (see bot.interview.checkpoint), closed on exit."""
+async def open_checkpointer(target: Path | str) -> AsyncIterator[Any]:
+    """The interview checkpointer, closed on exit: LangGraph's Postgres saver for a postgresql:// URL
+    (DATABASE_URL), else its SQLite saver on that file (see bot.interview.checkpoint)."""
+    if is_postgres_url(target):
+        from bot.postgres import open_postgres_saver
+
+        async with open_postgres_saver(str(target)) as saver:
+            yield saver
+        return
     from bot.interview.checkpoint import open_saver
 
-    with contextlib.contextmanager(open_saver)(path) as saver:
+    with contextlib.contextmanager(open_saver)(Path(target)) as saver:
         yield saver
 
 
-def _ping_saver(saver: Any) -> None:
+async def _ping_saver(saver: Any) -> None:
     """One query on the checkpointer's connection, under its lock (it is shared with the saver's own calls)."""
-    with saver.lock:
-        saver.conn.execute("SELECT 1")
+    from bot.interview.checkpoint import InlineSqliteSaver
+
+    if not isinstance(saver, InlineSqliteSaver):
+        from bot.postgres import ping_saver
+
+        await ping_saver(saver)
+        return
+
+    def ping() -> None:
+        with saver.lock:
+            saver.conn.execute("SELECT 1")
+
+    await asyncio.to_thread(ping)
 
 
 async def _report_model(llm: ChatModel) -> None:
@@ -159,8 +175,13 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
     rubric = await asyncio.to_thread(load_rubric_if_present, settings)
     if rubric is None:
         raise FileNotFoundError(f"no rubric at {settings.rubric_path}")
-    if first_start:
-        await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
+    if first_start:  # instances starting together build the knowledge base once (the others wait, then find it)
+        async with contextlib.AsyncExitStack() as first:
+            if settings.redis_url:
+                starting = build_coordinator(settings)
+                first.push_async_callback(starting.close)
+                await first.enter_async_context(starting.lock(INGEST_LOCK))
+            await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
     knowledge = KnowledgeBase(store)
     rubrics = RubricHolder(rubric)
     try:
@@ -173,10 +194,10 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         if llm is not None:  # in the background: an unreachable model must not hold up the start
             probe = asyncio.create_task(_report_model(llm))
             stack.callback(probe.cancel)
-        db = await stack.enter_async_context(open_db(settings.db_path))
+        db = await stack.enter_async_context(open_db(settings.database))
         coordinator = build_coordinator(settings)
         stack.push_async_callback(coordinator.close)
-        checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_path))
+        checkpointer = await stack.enter_async_context(open_checkpointer(settings.database_url or settings.checkpoint_path))
         events = EventLog(db)
         metrics = Metrics()
         sink = TeeSink(events, metrics)  # what the rooms emit is stored (/stats) and counted (/metrics)
@@ -187,9 +208,9 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
 
         history = DiagnosisHistory(db, benchmark_min_users=settings.benchmark_min_users)
         interview = InterviewService(graph=graph_for(rubric), rubric=rubric, section_title=knowledge.section_title,
-                                     events=sink, archive=history)
+                                     events=sink, archive=history, locks=coordinator)
         rubrics.subscribe(lambda new: interview.reload(graph_for(new), new))
-        scheduler = Scheduler(db)
+        scheduler = Scheduler(db, leader=coordinator if settings.redis_url else None)
         groups = GroupService(db, rubric=rubrics, citer=knowledge, events=sink, scheduler=scheduler, locks=coordinator,
                               grace_seconds=settings.group_grace_seconds,
                               time_box_scale=settings.group_time_box_scale)
@@ -199,15 +220,17 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         guidance = GuidanceService(store, knowledge_dir=settings.knowledge_dir, uploads_dir=settings.uploads_dir,
                                    lock_path=settings.data_dir / LOCK_FILE,
                                    required_sections=lambda: rubrics.current.cited_sections(),
-                                   observer=metrics.ingest_run)
+                                   observer=metrics.ingest_run,
+                                   locks=coordinator if settings.redis_url else None,
+                                   pending=StoredPendingUploads(db), staging_dir=settings.data_dir / "staging")
         readiness = Readiness()
         readiness.add("database", lambda: db.execute_fetchall("SELECT 1"))
-        readiness.add("checkpointer", lambda: asyncio.to_thread(_ping_saver, checkpointer))
+        readiness.add("checkpointer", lambda: _ping_saver(checkpointer))
         readiness.add("chroma", lambda: asyncio.to_thread(store.heartbeat))
         if settings.redis_url:
             readiness.add("redis", coordinator.ping)
         privacy = ForgetService(db, interview=interview, events=events, groups=groups, audit=audit,
-                                others=(question_messages, scheduler, history))
+                                others=(question_messages, scheduler, history, guidance.pending))
         yield Services(settings=settings, knowledge=knowledge, rubrics=rubrics, interview=interview, db=db,
                        events=events, groups=groups, audit=audit, guidance=guidance, privacy=privacy,
                        question_messages=question_messages, scheduler=scheduler, history=history,

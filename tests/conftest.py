@@ -89,3 +89,37 @@ async def services(settings):  # type: ignore[no-untyped-def]
 
     async with open_services(settings, first_start=False) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the session (tests.servers.postgres_server); each test makes its own
+    database on it."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's bot database lives, once per engine: an SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "bot.sqlite"
+    from tests.servers import new_database
+
+    return new_database(request.getfixturevalue("postgres_url"), f"t{next(_databases)}")
+
+
+async def finish_interview(interview, thread_id: str, first_answer: str) -> None:  # type: ignore[no-untyped-def]
+    """Starts an interview, answers the first question in free text and skips the rest to the report."""
+    from bot.interview.service import Finished, QuestionStep
+
+    step = await interview.start(thread_id)
+    step = await interview.answer_text(thread_id, first_answer)
+    while isinstance(step, QuestionStep):
+        step = await interview.skip(thread_id)
+    assert isinstance(step, Finished)

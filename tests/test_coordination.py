@@ -60,6 +60,32 @@ async def test_an_update_is_seen_once_by_all_instances(pair) -> None:  # type: i
     await a.ping()
 
 
+async def test_the_ingest_lock_refuses_and_the_leader_lease_has_one_holder(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    async with a.try_lock("ingest", 60) as taken:
+        assert taken
+        async with b.try_lock("ingest", 60) as second:
+            assert not second, "another instance is refused at once, not queued"
+    async with b.try_lock("ingest", 60) as after:
+        assert after, "released by its holder"
+    assert await a.lead("scheduler", "a", 0.3) and await a.lead("scheduler", "a", 0.3), "the holder renews"
+    assert not await b.lead("scheduler", "b", 0.3)
+    deadline = time.monotonic() + 10
+    while not await b.lead("scheduler", "b", 0.3):  # the holder stopped renewing: the lease lapses
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert not await a.lead("scheduler", "a", 0.3)
+
+
+async def test_a_swap_returns_what_another_instance_set(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    assert await a.swap("shown:-100:5", "x", 60) is None
+    assert await b.swap("shown:-100:5", "y", 60) == "x"
+    assert await a.swap("shown:-100:5", "y", 60) == "y", "the same content twice: the second edit can be skipped"
+    local = LocalCoordinator()
+    assert await local.swap("k", "x", 60) is None and await local.swap("k", "x", 60) == "x"
+
+
 async def test_the_local_coordinator_behaves_the_same_in_one_process() -> None:
     c = LocalCoordinator()
     assert [(await c.take_slot("k", 2, 5.0))[0] for _ in range(3)][:2] == [0.0, 0.0]
@@ -91,7 +117,7 @@ async def test_two_pacers_on_one_redis_keep_a_group_under_one_limit(pair) -> Non
         assert sent[i + limit] - sent[i] >= window * 0.95, "never more than `limit` calls in any window"
 
 
-async def test_two_instances_count_each_vote_once_under_shared_session_locks(pair, tmp_path: Path, rubric,  # type: ignore[no-untyped-def]
+async def test_two_instances_count_each_vote_once_under_shared_session_locks(database: Path | str, pair, tmp_path: Path, rubric,  # type: ignore[no-untyped-def]
                                                                              knowledge) -> None:
     from bot.db import open_db
     from bot.group.service import LOBBY, GroupService
@@ -99,7 +125,7 @@ async def test_two_instances_count_each_vote_once_under_shared_session_locks(pai
 
     a, b = pair
     members = [Member(i, f"成员{i}") for i in range(1, 6)]
-    async with open_db(tmp_path / "bot.sqlite") as c1, open_db(tmp_path / "bot.sqlite") as c2:
+    async with open_db(database) as c1, open_db(database) as c2:
         one = GroupService(c1, rubric=rubric, citer=knowledge, locks=a, grace_seconds=0)
         two = GroupService(c2, rubric=rubric, citer=knowledge, locks=b, grace_seconds=0)
         session = await one.start(-100, members[0])

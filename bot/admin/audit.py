@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import aiosqlite
-
-from bot.db import now_iso
+from bot.db import Database, now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +31,7 @@ class AuditEntry:
 class AuditLog:
     """Appends and lists admin actions."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     async def record(self, *, user_id: int, user_name: str, action: str, detail: str = "", result: str = "",

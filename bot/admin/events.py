@@ -7,9 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import aiosqlite
-
-from bot.db import now_iso
+from bot.db import Database, now_iso
 from bot.ports import (
     EventKind,
     GroupCompleted,
@@ -44,7 +42,7 @@ class EventLog:
     """Stores the usage events the interview and group rooms emit (an `EventSink`); a failure to record never
     breaks the user's flow."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     async def emit(self, event: UsageEvent) -> None:

@@ -13,9 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import aiosqlite
-
-from bot.db import secure_delete
+from bot.db import Database, secure_delete
 from bot.ports import Forgetter
 
 logger = logging.getLogger(__name__)
@@ -33,7 +31,7 @@ class ForgetService:
     """Asks every service that keeps data about users to delete one user's; the bot database's freed pages are
     overwritten (the checkpointer's owner, the interview service, does the same for its file)."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, interview: Forgetter, events: Forgetter, groups: Forgetter,
+    def __init__(self, conn: Database, *, interview: Forgetter, events: Forgetter, groups: Forgetter,
                  audit: Forgetter, others: Sequence[Forgetter] = ()) -> None:
         self.conn = conn
         self.interview = interview

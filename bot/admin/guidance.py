@@ -27,7 +27,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
+from bot.coordination import Coordinator
+from bot.db import Database
 from bot.errors import GuidanceError, IngestBusyError
 from bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
@@ -37,7 +40,16 @@ from bot.knowledge.documents import (
     parse_document,
     slugify,
 )
-from bot.knowledge.ingest import BUSY, GUIDANCE_SUFFIXES, Diff, Ingestor, IngestResult, collect_sources
+from bot.knowledge.ingest import (
+    BUSY,
+    GUIDANCE_SUFFIXES,
+    INGEST_LOCK,
+    INGEST_LOCK_TTL,
+    Diff,
+    Ingestor,
+    IngestResult,
+    collect_sources,
+)
 from bot.knowledge.store import VersionInfo, VersionStore
 
 logger = logging.getLogger(__name__)
@@ -96,7 +108,97 @@ class _Pending:
     owner: int
     filename: str
     data: bytes
-    since: float
+    since: float  # Unix time of the preview
+
+
+class PendingUploads(Protocol):
+    """Previewed uploads by token, each kept for PENDING_TTL seconds (at most MAX_PENDING)."""
+
+    async def put(self, token: str, pending: _Pending) -> None:
+        """Keeps a previewed upload (the oldest go past MAX_PENDING)."""
+        ...
+
+    async def get(self, token: str) -> _Pending | None:
+        """The upload, unless it expired."""
+        ...
+
+    async def pop(self, token: str) -> bool:
+        """Removes it; False when it was gone already."""
+        ...
+
+    async def forget(self, user_id: int) -> int:
+        """Removes the uploads a user previewed."""
+        ...
+
+
+class LocalPendingUploads:
+    """In this process (tests, and a GuidanceService without a database)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._items: dict[str, _Pending] = {}
+        self.clock = clock
+
+    async def put(self, token: str, pending: _Pending) -> None:
+        """Keeps it in memory."""
+        self._items = {t: p for t, p in self._items.items() if self.clock() - p.since <= PENDING_TTL}
+        while len(self._items) >= MAX_PENDING:
+            del self._items[next(iter(self._items))]
+        self._items[token] = pending
+
+    async def get(self, token: str) -> _Pending | None:
+        """From memory."""
+        pending = self._items.get(token)
+        return pending if pending is not None and self.clock() - pending.since <= PENDING_TTL else None
+
+    async def pop(self, token: str) -> bool:
+        """From memory."""
+        return self._items.pop(token, None) is not None
+
+    async def forget(self, user_id: int) -> int:
+        """From memory."""
+        mine = [t for t, p in self._items.items() if p.owner == user_id]
+        for token in mine:
+            del self._items[token]
+        return len(mine)
+
+
+class StoredPendingUploads:
+    """In the bot database's `pending_uploads`, so whichever instance receives the confirm button finds it."""
+
+    def __init__(self, conn: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.conn = conn
+        self.clock = clock
+
+    async def put(self, token: str, pending: _Pending) -> None:
+        """Stores it; drops expired ones and the oldest past MAX_PENDING."""
+        await self.conn.execute("DELETE FROM pending_uploads WHERE since < ?", (self.clock() - PENDING_TTL,))
+        await self.conn.execute(
+            "DELETE FROM pending_uploads WHERE token IN (SELECT token FROM pending_uploads ORDER BY since DESC"
+            " LIMIT -1 OFFSET ?)" if self.conn.dialect == "sqlite" else
+            "DELETE FROM pending_uploads WHERE token IN (SELECT token FROM pending_uploads ORDER BY since DESC"
+            " OFFSET ?)", (MAX_PENDING - 1,))
+        await self.conn.execute("INSERT INTO pending_uploads(token, owner, filename, data, since) VALUES (?, ?, ?, ?, ?)",
+                                (token, pending.owner, pending.filename, pending.data, pending.since))
+        await self.conn.commit()
+
+    async def get(self, token: str) -> _Pending | None:
+        """Reads it, unless it expired."""
+        rows = await self.conn.execute_fetchall(
+            "SELECT owner, filename, data, since FROM pending_uploads WHERE token = ? AND since >= ?",
+            (token, self.clock() - PENDING_TTL))
+        return _Pending(int(rows[0][0]), str(rows[0][1]), bytes(rows[0][2]), float(rows[0][3])) if rows else None
+
+    async def pop(self, token: str) -> bool:
+        """Deletes it (one instance wins when two are confirming at once)."""
+        cur = await self.conn.execute("DELETE FROM pending_uploads WHERE token = ?", (token,))
+        await self.conn.commit()
+        return cur.rowcount > 0
+
+    async def forget(self, user_id: int) -> int:
+        """Deletes the user's previewed uploads."""
+        cur = await self.conn.execute("DELETE FROM pending_uploads WHERE owner = ?", (user_id,))
+        await self.conn.commit()
+        return cur.rowcount
 
 
 def upload_name(filename: str) -> str:
@@ -124,7 +226,8 @@ class GuidanceService:
 
     def __init__(self, store: VersionStore, *, knowledge_dir: Path, uploads_dir: Path, lock_path: Path,
                  required_sections: Callable[[], Iterable[str]], chunk_size: int | None = None,
-                 observer: Callable[[str, str], None] | None = None) -> None:
+                 observer: Callable[[str, str], None] | None = None, locks: Coordinator | None = None,
+                 pending: PendingUploads | None = None, staging_dir: Path | None = None) -> None:
         self.store = store
         self.observer = observer  # told (action, outcome) of every ingest run: the metrics
         self.knowledge_dir = knowledge_dir
@@ -132,9 +235,14 @@ class GuidanceService:
         self.ingestor = Ingestor(store, lock_path=lock_path, chunk_size=chunk_size)
         self.required_sections = required_sections
         self._lock = asyncio.Lock()
-        self._pending: dict[str, _Pending] = {}
+        self.locks = locks  # the ingest lock every instance respects (Redis), beside this process's lock
+        # Previewed uploads waiting for their confirm button: in the bot database when given (any instance can
+        # confirm them), else in this process.
+        self.pending: PendingUploads = pending or LocalPendingUploads()
+        # This instance's own staging folder (uploads/ may be shared by several instances).
+        self.staging_dir = staging_dir or uploads_dir / STAGING
         # Left over by a crash mid-operation: staged files were never validated into a version.
-        shutil.rmtree(uploads_dir / STAGING, ignore_errors=True)
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
 
     @property
     def busy(self) -> bool:
@@ -143,11 +251,18 @@ class GuidanceService:
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[None]:
-        # Refuse rather than queue: the admin is told at once (the engine's file lock covers other processes).
+        # Refuse rather than queue: the admin is told at once (the engine's file lock covers other processes on
+        # this host, the shared lock other instances).
         if self._lock.locked():
             raise IngestBusyError(BUSY)
         async with self._lock:
-            yield
+            if self.locks is None:
+                yield
+                return
+            async with self.locks.try_lock(INGEST_LOCK, INGEST_LOCK_TTL) as taken:
+                if not taken:
+                    raise IngestBusyError(BUSY)
+                yield
 
     async def status(self) -> KbStatus:
         """The active version and the kept versions."""
@@ -164,7 +279,7 @@ class GuidanceService:
         return sources
 
     def _stage(self, filename: str, data: bytes) -> Path:
-        folder = self.uploads_dir / STAGING / secrets.token_hex(6)
+        folder = self.staging_dir / secrets.token_hex(6)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / filename
         path.write_bytes(data)
@@ -173,13 +288,6 @@ class GuidanceService:
     @staticmethod
     def _unstage(path: Path) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for token in [t for t, p in self._pending.items() if now - p.since > PENDING_TTL]:
-            del self._pending[token]
-        while len(self._pending) >= MAX_PENDING:
-            del self._pending[next(iter(self._pending))]
 
     async def prepare(self, filename: str, data: bytes, *, owner: int) -> Prepared:
         """Validates an upload and dry-runs the ingest with it; GuidanceError (nothing kept) when it is refused."""
@@ -193,35 +301,32 @@ class GuidanceService:
                     required_sections=set(self.required_sections()))
             finally:
                 self._unstage(staged)
-        self._expire()
         token = secrets.token_hex(4)
-        self._pending[token] = _Pending(owner, name, data, time.monotonic())
+        await self.pending.put(token, _Pending(owner, name, data, time.time()))
         return Prepared(token=token, filename=name, size=len(data), title=doc.title, sections=len(doc.sections),
                         replaces=(self.uploads_dir / name).exists(), diff=result.diff,
                         unchanged=result.status == "unchanged")
 
-    def discard(self, token: str, *, owner: int) -> bool:
+    async def discard(self, token: str, *, owner: int) -> bool:
         """Forgets a prepared upload; False when there was none (expired, or someone else's)."""
-        pending = self._pending.get(token)
+        pending = await self.pending.get(token)
         if pending is None or pending.owner != owner:
             return False
-        del self._pending[token]
-        return True
+        return await self.pending.pop(token)
 
-    def pending_name(self, token: str, *, owner: int) -> str | None:
+    async def pending_name(self, token: str, *, owner: int) -> str | None:
         """The file name of a prepared upload of this owner, if it is still waiting."""
-        self._expire()
-        pending = self._pending.get(token)
+        pending = await self.pending.get(token)
         return pending.filename if pending is not None and pending.owner == owner else None
 
     async def commit(self, token: str, *, owner: int, created_by: str, progress: Progress | None = None) -> Committed:
         """Ingests a prepared upload as a new version and keeps the file in uploads/."""
-        self._expire()
-        pending = self._pending.get(token)
+        pending = await self.pending.get(token)
         if pending is None or pending.owner != owner:
             raise GuidanceError("this upload has expired; send the file again")
         async with self._exclusive():
-            del self._pending[token]
+            if not await self.pending.pop(token):  # confirmed on another instance meanwhile
+                raise GuidanceError("this upload has expired; send the file again")
             return await self._ingest_upload(pending.filename, pending.data, created_by=created_by,
                                              progress=progress)
 
@@ -255,7 +360,11 @@ class GuidanceService:
             if target.read_bytes() == staged.read_bytes():
                 return
             self._archive(target)
-        staged.replace(target)
+        # Copied next to the target first, then renamed: uploads/ may be another volume (shared by instances).
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        shutil.copyfile(staged, partial)
+        partial.replace(target)
 
     # ------------------------------------------------------------------ re-ingest and rollback
 

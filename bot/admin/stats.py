@@ -15,9 +15,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
-
 from bot.admin.events import GROUP_COMPLETED, GROUP_STARTED, INTERVIEW_COMPLETED, INTERVIEW_STARTED
+from bot.db import Database
 
 TOP_GAPS = 5
 
@@ -60,7 +59,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-async def period_stats(conn: aiosqlite.Connection, *, days: int, now: datetime | None = None) -> PeriodStats:
+async def period_stats(conn: Database, *, days: int, now: datetime | None = None) -> PeriodStats:
     """The statistics of the last `days` days (up to `now`, default the current time)."""
     end = now or datetime.now(UTC)
     since = _iso(end - timedelta(days=days))
@@ -109,6 +108,6 @@ async def period_stats(conn: aiosqlite.Connection, *, days: int, now: datetime |
                        groups_completed=counts[GROUP_COMPLETED])
 
 
-async def usage_stats(conn: aiosqlite.Connection, *, now: datetime | None = None) -> tuple[PeriodStats, ...]:
+async def usage_stats(conn: Database, *, now: datetime | None = None) -> tuple[PeriodStats, ...]:
     """The statistics of the last 7 and the last 30 days."""
     return (await period_stats(conn, days=7, now=now), await period_stats(conn, days=30, now=now))

@@ -17,17 +17,14 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
-
 from bot.coordination import Coordinator, LocalCoordinator
-from bot.db import now_iso
+from bot.db import Database, IntegrityError, now_iso
 from bot.errors import BotError
 from bot.interview.rubric import Question, Rubric, RubricHolder
 from bot.ports import EventSink, GroupCompleted, GroupStarted, RubricSource
@@ -188,7 +185,7 @@ def _session(row: Any) -> Session:
 class GroupService:
     """Runs group sessions on the bot database (one active session per group)."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, rubric: Rubric | RubricSource, citer: Citer | None = None,
+    def __init__(self, conn: Database, *, rubric: Rubric | RubricSource, citer: Citer | None = None,
                  events: EventSink | None = None, scheduler: Scheduler | None = None, grace_seconds: float = 20.0,
                  time_box_scale: float = 1.0, clock: Callable[[], float] = time.time,
                  locks: Coordinator | None = None) -> None:
@@ -228,8 +225,8 @@ class GroupService:
     async def members(self, session_id: int) -> tuple[Member, ...]:
         """Joined members, in joining order."""
         rows = list(await self.conn.execute_fetchall(
-            "SELECT user_id, name, alias FROM group_participants WHERE session_id = ? ORDER BY joined_at, rowid",
-            (session_id,)))
+            "SELECT user_id, name, alias FROM group_participants WHERE session_id = ?"
+            " ORDER BY joined_at, LENGTH(alias), alias", (session_id,)))
         return tuple(Member(r["user_id"], r["name"], r["alias"]) for r in rows)
 
     async def question_state(self, session_id: int, index: int, *, session: Session | None = None) -> QuestionState:
@@ -329,17 +326,17 @@ class GroupService:
             raise SessionExists(existing)
         now = now_iso()
         try:
-            cur = await self.conn.execute(
+            inserted = await self.conn.execute_fetchall(
                 "INSERT INTO group_sessions(chat_id, topic_id, starter_id, starter_name, status, question_index,"
-                " created_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+                " created_at) VALUES (?, ?, ?, ?, 'active', ?, ?) RETURNING id",
                 (chat_id, topic_id, starter.user_id, starter.name, LOBBY, now))
-        except sqlite3.IntegrityError as e:  # a concurrent /diagnose won the race
+        except IntegrityError as e:  # a concurrent /diagnose won the race
             await self.conn.rollback()
             existing = await self.active(chat_id)
             if existing is None:
                 raise GroupError("could not start a session") from e
             raise SessionExists(existing) from e
-        session_id = int(cur.lastrowid or 0)
+        session_id = int(inserted[0][0])
         await self.conn.execute(
             "INSERT INTO group_participants(session_id, user_id, name, joined_at, alias) VALUES (?, ?, ?, ?, 'm1')",
             (session_id, starter.user_id, starter.name, now))
@@ -515,7 +512,8 @@ class GroupService:
             if not state.can_revote:
                 raise StaleGroupAction(f"question {index} of session {session_id} cannot be voted again")
             await self.conn.execute(
-                "INSERT OR REPLACE INTO group_rounds(session_id, question_id, round, votes) VALUES (?, ?, 1, ?)",
+                "INSERT INTO group_rounds(session_id, question_id, round, votes) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT(session_id, question_id, round) DO UPDATE SET votes = excluded.votes",
                 (session_id, state.question.id, json.dumps({str(u): lv for u, lv in state.votes.items()})))
             await self.conn.execute("DELETE FROM group_votes WHERE session_id = ? AND question_id = ?",
                                     (session_id, state.question.id))
@@ -578,8 +576,10 @@ class GroupService:
         question = self.rubric.questions[index]
         deadline = self.clock() + session.time_box * self.time_box_scale if session.time_box else None
         await self.conn.execute(
-            "INSERT OR REPLACE INTO group_questions(session_id, idx, question_id, message_id, status, opened_at,"
-            " deadline) VALUES (?, ?, ?, NULL, 'open', ?, ?)", (session.id, index, question.id, now_iso(), deadline))
+            "INSERT INTO group_questions(session_id, idx, question_id, message_id, status, opened_at, deadline)"
+            " VALUES (?, ?, ?, NULL, 'open', ?, ?) ON CONFLICT(session_id, idx) DO UPDATE SET"
+            " question_id = excluded.question_id, message_id = NULL, status = 'open', opened_at = excluded.opened_at,"
+            " closed_at = NULL, round = 1, last_joined = NULL, deadline = excluded.deadline, reminded = 0", (session.id, index, question.id, now_iso(), deadline))
         await self.conn.execute("UPDATE group_sessions SET question_index = ? WHERE id = ?", (index, session.id))
         await self.conn.commit()
         state = await self.question_state(session.id, index)

@@ -74,9 +74,16 @@ def open_saver(path: Path) -> Iterator[InlineSqliteSaver]:
 @contextlib.asynccontextmanager
 async def secure_delete(checkpointer: Any) -> AsyncIterator[None]:
     """While inside, deletions overwrite the freed pages; on exit the write-ahead log is checkpointed, so deleted
-    text leaves the file and not only the tables (a checkpointer without an SQLite connection is left as it is)."""
+    text leaves the file and not only the tables. LangGraph's Postgres saver VACUUMs its tables on exit instead
+    (see bot.postgres); another checkpointer is left as it is."""
     conn = getattr(checkpointer, "conn", None)
     if not isinstance(conn, sqlite3.Connection):
+        if type(checkpointer).__name__ == "AsyncPostgresSaver":
+            from bot.postgres import scrub_saver
+
+            async with scrub_saver(checkpointer):
+                yield
+            return
         yield
         return
     # secure_delete zeroes the freed content; it is switched on only while deleting (it costs every write).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.coordination import Coordinator, LocalCoordinator
 from bot.errors import InterviewError
 from bot.interview.rubric import Question, Rubric
 from bot.interview.state import (
@@ -143,22 +144,21 @@ class InterviewService:
 
     def __init__(self, *, graph: Any, rubric: Rubric,
                  section_title: Callable[[str], str | None] | None = None,
-                 events: EventSink | None = None, archive: ReportArchive | None = None) -> None:
+                 events: EventSink | None = None, archive: ReportArchive | None = None,
+                 locks: Coordinator | None = None) -> None:
         self.graph = graph
         self.rubric = rubric
         self._section_title = section_title
         self._events = events
         self._archive_to = archive
-        # Serialises the actions of one thread within this process; the checkpoint is the only record of where a
-        # thread stands (nothing about a thread is cached here, so a restart or another instance sees the same).
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Serialises the actions of one thread: in this process, or across instances (Redis) when several serve the
+        # same users. The checkpoint is the only record of where a thread stands (nothing about a thread is cached
+        # here, so a restart or another instance sees the same).
+        self.locks: Coordinator = locks or LocalCoordinator()
         self._titles: dict[str, tuple[float, str]] = {}  # section labels of the knowledge base (a derived cache)
 
-    def _lock(self, thread_id: str) -> asyncio.Lock:
-        lock = self._locks.get(thread_id)
-        if lock is None:
-            lock = self._locks[thread_id] = asyncio.Lock()
-        return lock
+    def _lock(self, thread_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.locks.lock(f"thread:{thread_id}")
 
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:

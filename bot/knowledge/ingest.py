@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 GUIDANCE_SUFFIXES = (".md", ".markdown", ".txt")
 LOCK_FILE = "ingest.lock"  # under DATA_DIR: one ingest at a time per data directory
+INGEST_LOCK = "ingest"  # the shared lock (REDIS_URL): one ingest at a time across instances
+INGEST_LOCK_TTL = 600.0  # seconds after which the shared lock of an instance that died frees itself
 BUSY = "another ingest is in progress; try again when it has finished"
 
 

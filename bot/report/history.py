@@ -15,9 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import aiosqlite
-
-from bot.db import now_iso, secure_delete
+from bot.db import Database, now_iso, secure_delete
 from bot.report.benchmark import OPTED_OUT, benchmark
 from bot.report.compare import with_previous
 from bot.report.model import Benchmark, Report
@@ -39,7 +37,7 @@ class HistoryEntry:
 class DiagnosisHistory:
     """The `diagnoses` table: one row per finished private diagnosis (a `ReportArchive` and a `Forgetter`)."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, benchmark_min_users: int = 20) -> None:
+    def __init__(self, conn: Database, *, benchmark_min_users: int = 20) -> None:
         self.conn = conn
         self.benchmark_min_users = benchmark_min_users
 
@@ -56,8 +54,8 @@ class DiagnosisHistory:
         enriched = replace(enriched, benchmark=await self.benchmark_for(user_id, enriched))
         data = enriched.to_json()
         await self.conn.execute(
-            "INSERT OR IGNORE INTO diagnoses(user_id, created_at, verdict, overall, dimensions, kb_version, report,"
-            " digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO diagnoses(user_id, created_at, verdict, overall, dimensions, kb_version, report,"
+            " digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (user_id, enriched.created_at, enriched.verdict, enriched.overall,
              json.dumps({d.id: d.score for d in enriched.dimensions}), enriched.kb_version,
              json.dumps(data, ensure_ascii=False), digest))
@@ -105,7 +103,7 @@ class DiagnosisHistory:
         if enabled:
             await self.conn.execute("DELETE FROM benchmark_optout WHERE user_id = ?", (user_id,))
         else:
-            await self.conn.execute("INSERT OR IGNORE INTO benchmark_optout(user_id, since) VALUES (?, ?)",
+            await self.conn.execute("INSERT INTO benchmark_optout(user_id, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                     (user_id, now_iso()))
         await self.conn.commit()
 

@@ -9,12 +9,13 @@ keeps whatever remains under the limit, so a normal session never draws a 429 (a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from bot.group.service import (
     DEADLINE_JOB,
@@ -97,6 +98,20 @@ class Coalescer:
             await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
 
 
+EDIT_MARK_SECONDS = 3600.0  # how long a tally message's last content is remembered
+
+
+async def edit_once(bot: Bot, groups: GroupService, chat_id: int, message_id: int, text: str,
+                    markup: InlineKeyboardMarkup | None) -> bool:
+    """A coalesced tally edit, skipped when the message already shows this content, whichever instance sent it (each
+    instance coalesces the votes it received; two of them would otherwise both send the final tally, and every edit
+    counts against the group's 20 messages a minute)."""
+    digest = hashlib.sha1(text.encode() + (markup.model_dump_json().encode() if markup else b"")).hexdigest()[:16]
+    if await groups.locks.swap(f"shown:{chat_id}:{message_id}", digest, EDIT_MARK_SECONDS) == digest:
+        return True
+    return await edit_html(bot, chat_id, message_id, text, markup)
+
+
 class GroupView:
     """Renders group sessions; one per dispatcher (holds the coalescer and the per-session order locks)."""
 
@@ -124,7 +139,7 @@ class GroupView:
             session = await groups.get(session_id)
             if session is None or session.status != SessionStatus.ACTIVE or not session.in_lobby or not session.intro_message_id:
                 return
-            await edit_html(bot, session.chat_id, session.intro_message_id,
+            await edit_once(bot, groups, session.chat_id, session.intro_message_id,
                             lobby_html(session, await groups.members(session_id)), group_lobby_keyboard(session))
 
         self.tallies.request(("lobby", session_id), update)
@@ -170,7 +185,7 @@ class GroupView:
             session = await groups.get(session_id)
             if session is None or state.status != QuestionStatus.OPEN or state.message_id is None or session.index != index:
                 return
-            await edit_html(bot, session.chat_id, state.message_id,
+            await edit_once(bot, groups, session.chat_id, state.message_id,
                             open_question_html(state, label_of(state.question), grace_seconds=groups.grace_seconds),
                             group_question_keyboard(session_id, index, state.question, reminded=state.reminded))
 

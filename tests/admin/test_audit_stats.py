@@ -7,24 +7,23 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.admin.audit import NOT_ADMIN, AuditLog
 from bot.admin.events import GROUP_COMPLETED, GROUP_STARTED, INTERVIEW_COMPLETED, INTERVIEW_STARTED
 from bot.admin.stats import period_stats, usage_stats
-from bot.db import open_db
+from bot.db import Database, open_db
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    async with open_db(tmp_path / "bot.sqlite") as conn:
+async def db(database: Path | str, tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_db(database) as conn:
         yield conn
 
 
-async def add(db: aiosqlite.Connection, days_ago: float, kind: str, user: int | None, data: dict | None = None) -> None:
+async def add(db: Database, days_ago: float, kind: str, user: int | None, data: dict | None = None) -> None:
     ts = (NOW - timedelta(days=days_ago)).isoformat(timespec="seconds")
     await db.execute("INSERT INTO events(ts, kind, user_id, chat_id, data) VALUES (?, ?, ?, ?, ?)",
                      (ts, kind, user, user, json.dumps(data or {}, ensure_ascii=False)))
@@ -37,7 +36,7 @@ def summary(goal: float, users: float, gaps: list[str]) -> dict:
             "gaps": [{"question_id": q, "section": "4.1", "missing": f"缺 {q}"} for q in gaps], "kb_version": "v1"}
 
 
-async def test_audit_lists_newest_first_and_forget_keeps_admin_actions(db: aiosqlite.Connection) -> None:
+async def test_audit_lists_newest_first_and_forget_keeps_admin_actions(db: Database) -> None:
     audit = AuditLog(db)
     await audit.record(user_id=1, user_name="管理员", action="reingest", result="v1 -> v2")
     await audit.record(user_id=1, user_name="管理员", action="upload", detail="bad.md", result="refused: empty",
@@ -54,7 +53,7 @@ async def test_audit_lists_newest_first_and_forget_keeps_admin_actions(db: aiosq
     assert len(await audit.last(1)) == 1
 
 
-async def test_stats_count_scores_and_gaps_per_window(db: aiosqlite.Connection) -> None:
+async def test_stats_count_scores_and_gaps_per_window(db: Database) -> None:
     await add(db, 1, INTERVIEW_STARTED, 10)
     await add(db, 0.9, INTERVIEW_COMPLETED, 10, summary(80, 40, ["goal_kpi", "user_persona"]))
     await add(db, 2, INTERVIEW_STARTED, 11)  # never finished
@@ -82,7 +81,7 @@ async def test_stats_count_scores_and_gaps_per_window(db: aiosqlite.Connection) 
     assert [(g.question_id, g.count) for g in month.gaps] == [("goal_kpi", 2), ("user_persona", 2)]
 
 
-async def test_stats_of_an_empty_database(db: aiosqlite.Connection) -> None:
+async def test_stats_of_an_empty_database(db: Database) -> None:
     stats = await period_stats(db, days=7, now=NOW)
     assert stats.started == stats.completed == 0 and stats.completion_rate is None
     assert stats.dimensions == () and stats.gaps == ()

@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 
 from bot.db import now_iso
-from bot.interview.service import Finished, QuestionStep
 from bot.services import open_services
+from tests.conftest import finish_interview
 
 SECRET = "我们的秘密答案 MARKER-7f3a"  # a free-text answer only user 1 ever typed
 
@@ -32,11 +32,7 @@ async def test_forget_deletes_everything_of_the_user_and_nothing_else(settings) 
         await services.scheduler.schedule("remind", due_at=0.0, user_id=1, payload={"note": "MARKER-job"})
 
         for user in (1, 2):
-            step = await interview.start(f"chat:{user}")
-            step = await interview.answer_text(f"chat:{user}", SECRET if user == 1 else "还没有，完全没做")
-            while isinstance(step, QuestionStep):
-                step = await interview.skip(f"chat:{user}")
-            assert isinstance(step, Finished)
+            await finish_interview(interview, f"chat:{user}", SECRET if user == 1 else "还没有，完全没做")
         await interview.start(f"chat:{1}", fresh=True)  # a second, unfinished interview
         # A group session of user 2 in which user 1 voted.
         await db.execute("INSERT INTO group_sessions(id, chat_id, starter_id, starter_name, status, created_at) "

@@ -157,3 +157,25 @@ async def test_rollback_restores_the_old_version_and_keeps_uploads_in_step(servi
     assert not any(p.section == "fission.poster" for p in kb.search("裂变海报怎么设计", k=3))
     with pytest.raises(GuidanceError, match="no earlier version"):
         await service.rollback_target()
+
+
+async def test_an_upload_previewed_on_one_instance_is_confirmed_on_another(
+        store: VersionStore, data_dir: Path, tmp_path: Path, rubric_sections, database: Path | str) -> None:  # type: ignore[no-untyped-def]
+    from bot.admin.guidance import StoredPendingUploads
+    from bot.db import open_db
+
+    shared_uploads = tmp_path / "shared-uploads"  # UPLOADS_DIR: one folder for every instance
+    async with open_db(database) as db_a, open_db(database) as db_b:
+        a, b = (GuidanceService(store, knowledge_dir=KNOWLEDGE, uploads_dir=shared_uploads,
+                                lock_path=tmp_path / name / LOCK_FILE, required_sections=rubric_sections,
+                                pending=StoredPendingUploads(db), staging_dir=tmp_path / name / "staging")
+                for name, db in (("a", db_a), ("b", db_b)))
+        prepared = await a.prepare("fission.md", NEW_DOC, owner=7)
+        assert await b.pending_name(prepared.token, owner=7) == "fission.md"
+        assert await b.pending_name(prepared.token, owner=8) is None, "only the admin who sent it"
+        committed = await b.commit(prepared.token, owner=7, created_by="admin")
+        assert committed.result.version is not None and (shared_uploads / "fission.md").read_bytes() == NEW_DOC
+        with pytest.raises(GuidanceError):  # confirmed once: the other instance's button has expired
+            await a.commit(prepared.token, owner=7, created_by="admin")
+        again = await a.prepare("fission.md", CHANGED_DOC, owner=7)
+        assert await b.pending.forget(7) == 1 and await a.pending_name(again.token, owner=7) is None

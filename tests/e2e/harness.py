@@ -21,6 +21,20 @@ from tests.conftest import KNOWLEDGE, ROOT
 TOKEN = "123456:TEST"
 BOT_USERNAME = "readiness_bot"
 GUIDANCE = (KNOWLEDGE / "guidance.md").read_text(encoding="utf-8")
+# A guidance document an admin uploads in the tests: two sections the article does not have.
+NEW_DOC = """---
+title: 社群裂变活动手册
+---
+# 社群裂变活动手册
+
+## 裂变海报设计 {#fission.poster}
+
+裂变海报要把利益点写在第一屏：一句话说清楚用户扫码进群能得到什么，再配上倒计时和名额限制，制造紧迫感。
+
+## 裂变活动风控 {#fission.risk}
+
+裂变活动要提前设置防刷规则：同一设备只计一次邀请，异常账号的助力不计入奖励，并准备好奖品发放的客服话术。
+""".encode()
 
 
 class BotProcess:

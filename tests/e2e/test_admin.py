@@ -15,25 +15,12 @@ import pytest
 
 from bot.knowledge.ingest import LOCK_FILE
 from tests.botapi import BotAPIServer, SentMessage
-from tests.e2e.harness import BotProcess, is_question
+from tests.e2e.harness import NEW_DOC, BotProcess, is_question
 
 TIMEOUT = 90  # generous: a slow, shared machine
 ADMIN = 9001
 QUESTION = "/ask 裂变海报怎么设计"
 NEW_SECTION = "裂变海报设计"
-NEW_DOC = """---
-title: 社群裂变活动手册
----
-# 社群裂变活动手册
-
-## 裂变海报设计 {#fission.poster}
-
-裂变海报要把利益点写在第一屏：一句话说清楚用户扫码进群能得到什么，再配上倒计时和名额限制，制造紧迫感。
-
-## 裂变活动风控 {#fission.risk}
-
-裂变活动要提前设置防刷规则：同一设备只计一次邀请，异常账号的助力不计入奖励，并准备好奖品发放的客服话术。
-""".encode()
 SORRY = "抱歉，处理这条消息时出错了"
 
 

@@ -25,9 +25,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path, rubric, knowledge, clock) -> AsyncIterator[tuple[GroupService, Scheduler, list[Job]]]:  # type: ignore[no-untyped-def]
+async def setup(database: Path | str, tmp_path: Path, rubric, knowledge, clock) -> AsyncIterator[tuple[GroupService, Scheduler, list[Job]]]:  # type: ignore[no-untyped-def]
     ran: list[Job] = []
-    async with open_db(tmp_path / "bot.sqlite") as conn:
+    async with open_db(database) as conn:
         scheduler = Scheduler(conn, clock=clock)
         groups = GroupService(conn, rubric=rubric, citer=knowledge, scheduler=scheduler, grace_seconds=GRACE)
 

@@ -20,8 +20,8 @@ ALICE, BOB, CAROL, DAN, EVE = (Member(i, n) for i, n in [(1, "张三"), (2, "李
 
 
 @pytest.fixture
-async def groups(tmp_path: Path, rubric, knowledge) -> AsyncIterator[GroupService]:  # type: ignore[no-untyped-def]
-    async with open_db(tmp_path / "bot.sqlite") as conn:
+async def groups(database: Path | str, tmp_path: Path, rubric, knowledge) -> AsyncIterator[GroupService]:  # type: ignore[no-untyped-def]
+    async with open_db(database) as conn:
         yield GroupService(conn, rubric=rubric, citer=knowledge)
 
 
@@ -87,8 +87,8 @@ async def test_skip_counts_as_unknown_and_end_reports_what_was_asked(groups: Gro
     assert last is not None and last[0] == session.id and last[1].to_json()["participants"] == data["participants"]
 
 
-async def test_session_survives_a_restart(tmp_path: Path, rubric, knowledge) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "bot.sqlite"
+async def test_session_survives_a_restart(database: Path | str, tmp_path: Path, rubric, knowledge) -> None:  # type: ignore[no-untyped-def]
+    path = database
     async with open_db(path) as conn:
         groups = GroupService(conn, rubric=rubric, citer=knowledge)
         session = await groups.start(CHAT, ALICE)

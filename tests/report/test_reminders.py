@@ -15,19 +15,19 @@ from tests.test_scheduler import Clock
 DAY = 10.0  # a scaled day
 
 
-async def test_a_reminder_is_sent_once_after_its_days_and_survives_a_restart(tmp_path: Path) -> None:
+async def test_a_reminder_is_sent_once_after_its_days_and_survives_a_restart(database: Path | str, tmp_path: Path) -> None:
     clock, sent = Clock(), []
 
     async def send(reminder: Reminder) -> None:
         sent.append((reminder.user_id, reminder.days))
 
-    async with open_db(tmp_path / "bot.sqlite") as conn:
+    async with open_db(database) as conn:
         reminders = Reminders(Scheduler(conn, clock=clock), day_seconds=DAY)
         await reminders.remind(7, 60)
         chosen = await reminders.remind(7, 30)  # another choice replaces the first
         assert chosen.due_at == clock.now + 30 * DAY
         assert [(r.days, r.due_at) for r in await reminders.pending(7)] == [(30, chosen.due_at)]
-    async with open_db(tmp_path / "bot.sqlite") as conn:  # the bot restarted
+    async with open_db(database) as conn:  # the bot restarted
         scheduler = Scheduler(conn, clock=clock)
         reminders = Reminders(scheduler, day_seconds=DAY)
         reminders.on_due(send)
@@ -39,13 +39,13 @@ async def test_a_reminder_is_sent_once_after_its_days_and_survives_a_restart(tmp
         assert sent == [(7, 30)] and await reminders.pending(7) == []
 
 
-async def test_cancel_and_forget_mean_nothing_is_ever_sent(tmp_path: Path) -> None:
+async def test_cancel_and_forget_mean_nothing_is_ever_sent(database: Path | str, tmp_path: Path) -> None:
     clock, sent = Clock(), []
 
     async def send(reminder: Reminder) -> None:
         sent.append(reminder.user_id)
 
-    async with open_db(tmp_path / "bot.sqlite") as conn:
+    async with open_db(database) as conn:
         scheduler = Scheduler(conn, clock=clock)
         reminders = Reminders(scheduler, day_seconds=DAY)
         reminders.on_due(send)
@@ -57,7 +57,7 @@ async def test_cancel_and_forget_mean_nothing_is_ever_sent(tmp_path: Path) -> No
         assert await scheduler.run_due() == 0 and sent == []
 
 
-async def test_only_the_offered_periods(tmp_path: Path) -> None:
-    async with open_db(tmp_path / "bot.sqlite") as conn:
+async def test_only_the_offered_periods(database: Path | str, tmp_path: Path) -> None:
+    async with open_db(database) as conn:
         with pytest.raises(ValueError):
             await Reminders(Scheduler(conn)).remind(7, 1)

@@ -228,10 +228,10 @@ async def upload_button(query: CallbackQuery, callback_data: AdminCb, guidance: 
                         audit: AuditLog) -> None:
     """导入为新版本 / 取消 under a validated upload."""
     uid, name = who(query.from_user)
-    filename = guidance.pending_name(callback_data.arg, owner=uid) or "?"
+    filename = await guidance.pending_name(callback_data.arg, owner=uid) or "?"
     dropped = callback_data.act is AdminAct.DROP_UPLOAD
     if dropped and isinstance(query.message, Message):
-        guidance.discard(callback_data.arg, owner=uid)
+        await guidance.discard(callback_data.arg, owner=uid)
     message = await _confirmed(query, dropped, f"已取消导入 {esc(filename)}。")
     if message is None:
         return
