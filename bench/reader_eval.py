@@ -9,9 +9,9 @@
                                                      #   in-repo test server, plumbing figures only)
 
 `dev`, `holdout` and `holdout2` are the team's sets (tuned on); `twin` was written for issue #10 by a helper that
-never saw the code, the rubric's examples or the other sets, and was run once after tuning (2026-12-01). `twin2` was
-written the same way afterwards and has not been run or read: it is the unseen set for the next round of tuning
-(which may then use `twin` too).
+never saw the code, the rubric's examples or the other sets, and was run once after tuning (2026-12-01); it is a
+tuning set since the second round of issue #10. `twin2` was written the same way and was run once at the end of
+that second round (2026-12-01): it is not tuned on; a third round would tune on it too and needs a new unseen set.
 
 Figures per set: accuracy on clear answers (target ≥ 0.9), asked again on clear answers, and **misread over all
 answers** (target ≤ 2%): a level recorded that is not the labelled one, or any level recorded for a vague, off-topic
@@ -36,8 +36,8 @@ from bot.interview.rubric import Rubric, load_rubric
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"dev": "freetext_dev.yaml", "holdout": "freetext_holdout.yaml", "holdout2": "freetext_holdout2.yaml",
         "twin": "freetext_twin.yaml", "twin2": "freetext_twin2.yaml"}
-TUNING = ("dev", "holdout", "holdout2")
-UNSEEN = ("twin2",)  # never in the default run: name it with --set when the time to read it has come
+TUNING = ("dev", "holdout", "holdout2", "twin")
+UNSEEN: tuple[str, ...] = ()  # sets kept out of the default run until their one measurement (none pending)
 
 
 def load_rows(name: str = "dev") -> list[dict[str, Any]]:

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default=86400.0, gt=0, description="Seconds in a reminder 'day' (30/60/90 天后提醒); tests scale it down."
     )
 
+    @field_validator("uploads_path", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:

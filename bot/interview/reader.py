@@ -17,6 +17,15 @@ Confidence reflects agreement between the three voices: it drops when only gener
 little of the answer (clauses with content but no cue may say the opposite), and when another option's examples are
 clearly closer or another option's phrase is present. The threshold (THRESHOLD) is calibrated on dev + holdout.
 
+The shape of the answer bounds what may be recorded, whichever voice proposes it: a split answer ("A 做了，B 还没")
+is neither end of the scale unless the question's own phrase for that end is in it; "A 做好了，但 <unread words>" is
+not the top (the contrast announces a reservation); a statement that is itself hedged ("应该能吧", "差不多了吧应该")
+or dodged ("一两句讲不清楚", "depends") is never recorded. Rules not sure on their own but pointing at the
+embedding's nearest option (with a small lead) are two independent voices agreeing, and are recorded. Toneless pinyin
+("hai mei kaishi") and 木有 are read as the general words' characters (bot/interview/pinyin.py); a message with an
+asking clause ("…指什么？…"), a modal or copula A-not-A ("是不是…就行") or a modal before an asking word ("一般要…
+多少") is a side question unless it embeds the question in a statement ("人够不够都不知道").
+
 A bare option number or label ("1", "第二个", exact label) is that option. Empty, off-topic, hedged ("应该可以吧")
 or vague ("看情况") answers, and answers whose evidence is weak or split, read as None: the interview then asks
 again offering the options — asking again is cheaper than misreading.
@@ -36,6 +45,7 @@ import numpy as np
 import yaml
 
 from bot.errors import RubricError
+from bot.interview.pinyin import pinyin_to_hanzi
 from bot.interview.rubric import Question
 from bot.knowledge.embeddings import E5_MODEL_ID
 from bot.knowledge.lexical import DEFAULT_LEXICON
@@ -90,6 +100,8 @@ def default_lexicon() -> ReaderLexicon:
 
 # Contrast conjunctions: the clause after weighs more.
 _CONTRAST_RE = re.compile(r"但是|但|不过|(?<!不)只是|可是|然而|却")
+# A clause opening with a bare 可 is a contrast too ("老板是认的，可季度目标里还是…"), not 可以/可能/可靠….
+_OPENING_KE_RE = re.compile(r"^可(?![以能行靠控信爱惜视用选是])")
 _CLAUSE_RE = re.compile(r"[，,；;。!！?？:：\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _PUNCT_RE = re.compile(r"[\s\W_]+")
 # Bare option choices.
@@ -98,6 +110,10 @@ _CHOICE_RE = re.compile(r"^(?:选|选择|我选|答案是|是)?(?:第)?([一二�
                         r"|^(?:选|选择|我选)?(?:选项)?([abcd1234])$")
 # "只" + up to two characters + 了 ("只规划了", "只分了"): a part of the work.
 _ONLY_RE = re.compile(r"只[\u4e00-\u9fff]{1,2}了")
+# "就/只/才 + a small number": merely that much ("就一页 PPT", "总共就几百家客户").
+_ONLY_FEW_RE = re.compile(r"(?:就|只|才|仅)(?:有)?(?:一|两|几|1|2)(?:十|百|千)?(?:个|页|张|次|条|份|家|人|点|些|句)")
+# A verb with the resultative complement 好了 ("列好了", "装好了"): done; not 还好了, 就好了, 最好了….
+_RESULT_DONE_RE = re.compile(r"(?<![还就最挺很太更正刚只友良美爱不没])[\u4e00-\u9fff]好了")
 # "别的/其他…还没": something is done, the rest is not.
 _REST_NOT_RE = re.compile(r"(?:别的|其他|其余|剩下的?)[\u4e00-\u9fff]{0,4}?(?:还|都|也)?(?:没|未)")
 # "只关心/只看…": a narrow, rough view.
@@ -114,8 +130,14 @@ _FUTURE_RE = re.compile(r"(?:下周|下个?月|明年|回头|过两天|年后)[\
 _EN_PHRASE_RE = re.compile(r"\b(not|in)\s+(yet|sure|progress)\b")
 
 
+# Internet and dialect spellings of the general negator (木有 = 没有, Cantonese 冇).
+_SLANG = {"木有": "没有", "冇": "没有"}
+_SLANG_RE = re.compile("|".join(_SLANG))
+
+
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower().strip()
+    t = pinyin_to_hanzi(_SLANG_RE.sub(lambda m: _SLANG[m.group(0)], t))  # "hai mei kaishi" reads as "还没开始"
     return _EN_PHRASE_RE.sub(lambda m: m.group(1) + "_" + m.group(2), t)  # "not yet" is one cue
 
 
@@ -152,11 +174,24 @@ class Reading:
 
 _QUESTION_END_RE = re.compile(r"(?:[?？]|吗)\s*[~～。.!！]*$")
 _QUESTION_START_RE = re.compile(r"^(?:请问|想问|问一下|想知道|怎么|如何|为什么|为啥|多少|哪些|哪个|什么是|是不是应该|要不要|能不能|"
-                                r"该不该|how|what|why|should|which|when|is it|do we|can we)")
+                                r"该不该|有没有|会不会|可不可以|能否|咋|how|what|why|should|which|when|is it|do we|can we)")
 # Asking words inside a sentence ("KPI一般定哪几个比较好"): a question unless the text also reads as a state.
-_QUESTION_WORD_RE = re.compile(r"哪(?:几|些|种|方面)|多少|多大|多久|多长|几个|怎么(?:做|办|弄|搞|定|分|写|设计|判断)|"
-                               r"如何|什么样|什么意思|为什么|为啥|要不要|该不该|能不能|可不可以|是否(?:需要|应该|要)|好不好|"
+_QUESTION_WORD_RE = re.compile(r"哪(?:几|些|种|方面)|多少|多大|多久|多长|几个|怎么(?:做|办|弄|搞|定|分|写|设计|判断|算)|"
+                               r"咋(?:做|办|弄|搞|定|分|写|算|整)?|是啥|啥(?:意思|区别|叫)|什么(?:意思|区别)|有(?:什么|啥)区别|指什么|"
+                               r"如何|什么样|为什么|为啥|要不要|该不该|能不能|可不可以|是否(?:需要|应该|要)|好不好|"
                                r"比较好|合适|有没有必要|\b(?:how|what|why|which)\b")
+# A-not-A ("能不能", "会不会", "有没有", "够不够"): the interrogative form of a verb; of a modal or the copula
+# ("是不是", "要不要", "能不能") it asks for advice even inside a sentence.
+_A_NOT_A_RE = re.compile(r"([\u4e00-\u9fff])[不没]\1")
+_MODAL_A_NOT_A_RE = re.compile(r"是不是|能不能|要不要|该不该|可不可以|行不行|需不需要|用不用|应不应该")
+# A question embedded in a statement ("不知道该看哪些指标", "人够不够都不知道", "看老板怎么定"): it answers.
+_EMBEDDING_RE = re.compile(r"不知道|不清楚|不确定|不了解|说不好|说不准|没想好|没想过|没定|还没|看(?!看)|取决|考虑|评估|商量|讨论|拿不准|没底|没数")
+# A modal before an asking word ("一般要访谈多少人才够", "该建几个群"): asks for advice, whatever cue it contains.
+_MODAL_ASK_RE = re.compile(r"(?:一般|通常|应该|需要|该|要|得)[^，,；;。]{0,8}?(?:多少|几(?:个|次|人|天|家)|哪(?:些|几|个)|多久|多大|多长)")
+# A clause ending in a question mark that holds an asking word ("三个维度具体指什么？心理维度咋做"); a bare topic
+# echoed with a question mark ("画像？没有") is not one.
+_ASK_CLAUSE_RE = re.compile(r"([^，,；;。!！?？]*)[?？]")
+_ASK_WORD_RE = re.compile(r"吗|什么|啥|咋|怎么|怎样|如何|哪|多少|几[个次种]|为什么|为啥|是不是|\b(?:what|how|why|which|who|when)\b")
 
 
 def is_side_question(text: str) -> bool:
@@ -164,8 +199,13 @@ def is_side_question(text: str) -> bool:
     t = text.strip().lower()
     if _QUESTION_END_RE.search(t) or _QUESTION_START_RE.match(t):
         return True
+    if any(_ASK_WORD_RE.search(m.group(1)) or _A_NOT_A_RE.search(m.group(1)) for m in _ASK_CLAUSE_RE.finditer(t)):
+        return True
+    embedded = bool(_EMBEDDING_RE.search(t))
+    if not embedded and (_MODAL_A_NOT_A_RE.search(t) or _MODAL_ASK_RE.search(t)):
+        return True  # "小团队是不是一个人身兼多职就行", "深度调研一般要访谈多少人才够"
     # "不知道该看哪些指标" answers (not done); "一般定哪几个比较好" asks: a readiness cue makes it an answer.
-    return bool(_QUESTION_WORD_RE.search(t)) and not any(c.values for c in _clauses(_norm(t)))
+    return bool(_QUESTION_WORD_RE.search(t)) and not embedded and not any(c.values for c in _clauses(_norm(t)))
 
 
 class Embedder(Protocol):
@@ -189,6 +229,10 @@ class SemanticParams:
     min_similarity: float = 0.78  # ... and are at least this close (further: the answer is about something else)
     veto_confidence: float = 0.5  # sure rules pointing two or more levels away veto the embedding (one level: +0.2)
     tie_margin: float = 0.005  # sure rules decide alone only where the embedding cannot tell the options apart
+    # Rules not sure on their own but pointing at the embedding's nearest option, which leads by this margin: two
+    # independent voices agree, with at least this rule confidence.
+    agree_margin: float = 0.01
+    agree_confidence: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -198,6 +242,12 @@ class _RuleVerdict:
     evidence: float
     detail: str
     scores: dict[int, float] = field(default_factory=dict)  # each level's rule score (phrases + bigrams + cues)
+    # The answer hedges or dodges its own statement ("应该可以吧", "看情况", "差不多了吧应该"): nobody may record it.
+    abstain: bool = False
+    hits: dict[int, float] = field(default_factory=dict)  # the question's own phrases found, per level
+    mixed: bool = False  # done here, not there: neither end of the scale
+    # "A 做好了，但 <words the rules cannot read>": the contrast announces a reservation, so not the top level.
+    reservation: bool = False
 
     def sure(self, threshold: float) -> bool:
         return self.confidence >= threshold and self.evidence >= 0.4
@@ -210,6 +260,7 @@ class _Clause:
     values: list[float]
     hedged: bool
     vague: bool
+    phrase: bool = False  # one of the question's own option phrases is in it
 
 
 def _tokens(clause: str) -> list[tuple[int, str, str, float, float | None]]:
@@ -239,15 +290,21 @@ def _tokens(clause: str) -> list[tuple[int, str, str, float, float | None]]:
     return out
 
 
+# A wh-word with 都/也 is "any, every" ("啥人都有", "什么都行"), not a readiness statement.
+_WH_ANY_RE = re.compile(r"(?:啥|什么|谁|哪[里儿个种]?)[\u4e00-\u9fff]{0,3}?(?:都|也)(?:有|行|可以|是|能)")
+
+
 def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
     """Readiness values found in one clause, whether it hedges, whether it is vague."""
     if _EVEN_NOT_RE.search(clause):
         return [0.0], False, False  # "连一个专职运营都没有"
+    clause = _WH_ANY_RE.sub(lambda m: "·" * len(m.group(0)), clause)
     toks = _tokens(clause)
     values: list[float] = []
     hedged = vague = False
     last_neg = ""
     imp_neg_end: int | None = None
+    modifiers: list[tuple[int, float]] = []  # quality words read as done, with their negated value
     neg_end: int | None = None  # end position of the last negator; its scope is a few characters
     for pos, cue, kind, value, negated in toks:
         if kind == "NEG":
@@ -262,6 +319,10 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
             vague = True
             continue
         neg = neg_end is not None and pos - neg_end <= 4
+        if kind == "I" and neg and (clause[pos + len(cue) : pos + len(cue) + 2].lstrip().startswith("就")
+                                    or "就" in clause[neg_end or 0 : pos]):
+            values.append(value)  # "一个月不见效就砍", "三个月没效果就砍掉": a condition, not patience
+            continue
         if kind == "I" and imp_neg_end is not None and pos - imp_neg_end <= 3:
             values.append(1.0)
             continue
@@ -271,6 +332,9 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
             continue
         if kind == "DN":
             values.append(1.0)
+        elif kind == "R" and negated is not None and 0.0 < negated < 1.0 and not neg:
+            values.append(value)
+            modifiers.append((len(values) - 1, negated))  # a quality word ("专门", "系统"): it may be negated later
         elif neg and negated is not None:
             values.append(negated)
         elif neg and kind == "PL":
@@ -279,8 +343,22 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
             values.append(value)
         if kind == "N" and (cue[-1] in "没不未无" or cue.endswith("没有")):
             neg_end, last_neg = pos + len(cue), "没"  # "压根没做过": the negation scopes what follows
+    # "专门给冷启动的钱和时间没谈过": a negated predicate after a quality word negates the thing it qualifies.
+    if modifiers and neg_end is not None and last_neg[:1] in ("没", "未"):
+        last_mod = max(p for p, _, k, _, n in toks if k == "R" and n is not None and 0.0 < n < 1.0)
+        plain_after = any(p > last_mod and k == "R" and n == 0.0 for p, _, k, _, n in toks)
+        others = [v for i, v in enumerate(values) if i not in {j for j, _ in modifiers}]
+        if neg_end > last_mod + 1 and not plain_after and all(v <= 0.9 for v in others):
+            for j, nv in modifiers:
+                values[j] = nv
+    if not values and neg_end is None and _RESULT_DONE_RE.search(clause):
+        values.append(1.0)  # "KPI 列好了": a verb with the resultative 好了 is done
     if neg_end is not None and not values and (last_neg[0] in "没未" or len(clause) <= 3):
         values.append(0.0)  # a bare negator ("还没", "人还没安排"); a bare 不 only alone ("不打扰" says little)
+    if _ONLY_FEW_RE.search(clause) and values and max(values) >= 0.9:
+        values = [PARTLY if v >= 0.9 else v for v in values]  # "做了个 persona，就一页 PPT"
+    elif _ONLY_FEW_RE.search(clause) and not values:
+        values = [0.35]
     if _ONLY_LOW_RE.search(clause):
         values = [0.35]  # "老板只关心加了多少好友"
     if _ONLY_RE.search(clause) and 1.0 in values:
@@ -292,6 +370,11 @@ def _read_clause(clause: str) -> tuple[list[float], bool, bool]:
     if _FUTURE_RE.search(clause):
         values = [v for v in values if v < 1.0] or [0.25]
     return values, hedged, vague
+
+
+def _unread_chars(text: str) -> int:
+    """How many of a clause's characters no cue of the lexicon covers (its content the cues cannot read)."""
+    return len(_PUNCT_RE.sub("", text)) - sum(len(tok[1]) for tok in _tokens(text))
 
 
 def _clause_value(vs: list[float]) -> float:
@@ -312,6 +395,8 @@ def _clauses(text: str) -> list[_Clause]:
             piece = part[bounds[k] : bounds[k + 1]]
             after = bool(_CONTRAST_RE.match(piece))
             piece = _CONTRAST_RE.sub("", piece, count=1) if after else piece
+            if not after and k == 0 and out and _OPENING_KE_RE.match(piece.strip()):
+                after, piece = True, piece.strip()[1:]
             piece = piece.strip()
             if not piece:
                 continue
@@ -325,10 +410,16 @@ def _clauses(text: str) -> list[_Clause]:
 
 def _combine(clauses: list[_Clause]) -> tuple[float | None, bool]:
     """One readiness fraction from the clauses' values, and whether they were mixed (done here, not there)."""
+    for before, after in zip(clauses, clauses[1:], strict=False):
+        # "人是够的，但还没实际跑过": a contrast turns the polarity, so the clause before a not-done one says something
+        # is there, even in words no cue reads.
+        if (before.weight < 1.0 and after.weight > 1.0 and not before.values and after.values
+                and max(after.values) <= 0.1 and _unread_chars(before.text) >= 2):
+            before.values.append(1.0)
     if sum(1 for c in clauses if c.values) >= 1 and len(clauses) > 1:
         for c in clauses:
-            if not c.values and _HAS_RE.search(c.text) and "哪" not in c.text:  # not "哪里有人就往哪拉"
-                c.values.append(1.0)
+            if not c.values and _HAS_RE.search(c.text) and "哪" not in c.text and not _WH_ANY_RE.search(c.text):
+                c.values.append(1.0)  # not "哪里有人就往哪拉", "啥人都有"
     per = [(_clause_value(c.values), c.weight) for c in clauses if c.values]
     if not per:
         return None, False
@@ -377,8 +468,24 @@ class AnswerReader:
         v /= max(float(np.linalg.norm(v)), 1e-9)
         return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
 
+    @staticmethod
+    def _allowed(question: Question, rules: _RuleVerdict, level: int) -> bool:
+        """Whether the rules' reading of the answer's shape admits `level`: a split answer ("A 做了，B 还没") is neither
+        end of the scale unless the question's own phrase for that end is in it ("SCRM 已经买了，人还没安排" may be
+        the lowest option when its words say so), and a done answer with an unread reservation ("…做好了，但…") is
+        not the top."""
+        if rules.mixed and level in (0, question.max_level) and not rules.hits.get(level):
+            return False
+        return not (rules.reservation and level == question.max_level)
+
     def _decide(self, question: Question, t: str, rules: _RuleVerdict) -> Reading:
         """The embedding's nearest option, checked by the rules; unsure (asks again) when they disagree."""
+        reading = self._decide_voices(question, t, rules)
+        if reading.level is not None and not self._allowed(question, rules, reading.level):
+            return Reading(None, min(reading.confidence, 0.3), f"unsure (shape) {reading.reason}", "unclear")
+        return reading
+
+    def _decide_voices(self, question: Question, t: str, rules: _RuleVerdict) -> Reading:
         p = self.semantic
         sims = self.semantic_scores(question, t)
         ranked = sorted(sims.items(), key=lambda kv: -kv[1])
@@ -392,6 +499,9 @@ class AnswerReader:
                 else unsure
         if sure and rules.level == e_best:
             return Reading(e_best, max(rules.confidence, 0.5), f"rules+e5 {detail}")
+        if (rules.level == e_best and e_margin >= p.agree_margin and rules.confidence >= p.agree_confidence
+                and rules.evidence >= 0.4):
+            return Reading(e_best, max(rules.confidence, 0.4), f"rules~e5 {detail}")
         if e_margin >= p.accept_margin:
             far = abs(rules.level - e_best) >= 2
             if sure and ((far and rules.confidence >= p.veto_confidence)
@@ -477,6 +587,7 @@ class AnswerReader:
             phrase_values.append(level / top)
         if phrase_values:  # the question's own words outweigh general cues in the same clause
             clause.values[:] = phrase_values
+            clause.phrase = True
 
     def read(self, question: Question, text: str) -> Reading:
         """Reads one answer to `question`."""
@@ -489,8 +600,10 @@ class AnswerReader:
         if is_side_question(t):
             return Reading(None, 0.0, "a question, not an answer", "question")
         rules = self._read_rules(question, t)
+        if rules.abstain:
+            return Reading(None, min(rules.confidence, 0.2), f"unsure (hedged or vague) {rules.detail}", "unclear")
         if self.embedder is None:
-            if rules.sure(self.threshold):
+            if rules.sure(self.threshold) and self._allowed(question, rules, rules.level):
                 return Reading(rules.level, rules.confidence, rules.detail)
             return Reading(None, rules.confidence, f"unsure (best {rules.level}) {rules.detail}", "unclear")
         return self._decide(question, t, rules)
@@ -515,6 +628,22 @@ class AnswerReader:
         shrug = len(_PUNCT_RE.sub("", t)) <= 5 and t.rstrip("。.!！~～ ").endswith("吧")
         hedged = shrug or any(c.hedged for c in clauses)
         vague = any(c.vague for c in clauses)
+        # The statement itself is hedged: a clause that is only a hedge ("应该能吧，具体我不太清楚"), or every clause
+        # that says something about the state hedges it ("差不多了吧应该"). Hedged details of a plain statement
+        # ("需求应该是提分，没具体分析过") are not.
+        valued = [c for c in clauses if c.values]
+        bare_hedge = (shrug and not any(hits.values())) or any(
+            c.hedged and not c.phrase and _unread_chars(c.text) <= 3 for c in clauses)
+        # Vague ("看情况", "说不准，要问老板"): dodged, unless a plain clause states something.
+        dodged = vague and not any(hits.values()) and not any(c.values and not c.vague for c in clauses)
+        abstain = bare_hedge or (all(c.hedged for c in valued) and any(c.hedged for c in clauses)) or dodged
+        # "A 做好了，但 <unread>": the clause after the contrast says what is missing in words the rules cannot read.
+        reservation = False
+        for i, c in enumerate(clauses):
+            if c.weight > 1.0 and not c.values and _unread_chars(c.text) >= 4:
+                before = [_clause_value(b.values) for b in clauses[:i] if b.values]
+                after = [b for b in clauses[i + 1 :] if b.values]
+                reservation = reservation or (bool(before) and min(before) >= 0.9 and not after)
 
         scores: dict[int, float] = {}
         for opt in question.options:
@@ -565,7 +694,11 @@ class AnswerReader:
         detail = (f"cue={None if cue is None else round(cue, 2)}{' mixed' if mixed else ''} cov={coverage:.2f} "
                   f"support={'+'.join(support)} hits={ {k: round(v, 2) for k, v in hits.items()} } "
                   f"sims={ {k: round(v, 2) for k, v in sims.items()} } margin={margin:.2f}")
-        return _RuleVerdict(best, confidence, evidence, detail, scores)
+        if abstain:
+            detail += " abstain"
+        if reservation:
+            detail += " reservation"
+        return _RuleVerdict(best, confidence, evidence, detail, scores, abstain, hits, mixed, reservation)
 
 
 def reader_for(embeddings: object) -> AnswerReader:

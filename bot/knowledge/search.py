@@ -3,7 +3,9 @@
 A chunk's score is a weighted sum of normalised parts: BM25 over the chunk's words (section title + text), BM25
 over its heading path, BM25 over character bigrams (each max-normalised), and the dense cosine similarity of the
 question to the chunk (min-max normalised over the version). The dense voice reads Chinese, English and
-everyday wording the guidance never uses; BM25 keeps exact terms (KPI, SOP, 0阶段) sharp.
+everyday wording the guidance never uses; BM25 keeps exact terms (KPI, SOP, 0阶段) sharp. Before it is normalised,
+the dense similarity is corrected for hubness: a chunk's mean similarity to everyday probe questions (a lead or a
+summary resembles every question a little) is subtracted, so the section that answers the question comes first.
 
 Whether the guidance covers a question at all is decided from two signals computed on the active version itself,
 so they hold for any document an admin uploads:
@@ -11,7 +13,10 @@ so they hold for any document an admin uploads:
   (`lexicon.yaml`, nothing to do with any guidance) to the same version's chunks, in the question's script (e5
   rates a question in the passages' language higher) — calibrated per version;
 * **topic evidence**: the *keyness* of the question's words — how much more often the version uses a word than
-  general Chinese does (jieba's dictionary): 私域/竞品 are key, 企业/问题 are not, 天气 is absent.
+  general Chinese does (jieba's dictionary): 私域/竞品 are key, 企业/问题 are not, 天气 is absent;
+* **vocabulary coverage**: the share of the question's content words (weighted by their rarity in general Chinese)
+  that the version uses at all — a question on the guidance's topic about things it never mentions (a shop
+  platform's back-office settings, beside a membership guide) is refused unless its dense margin is clear.
 Weights and thresholds are measured with `python -m bench.retrieval_eval`.
 """
 
@@ -37,20 +42,37 @@ logger = logging.getLogger(__name__)
 class SearchParams:
     """Tunable retrieval parameters (chosen with `python -m bench.retrieval_eval --grid` on the tuning sets)."""
 
-    k1: float = 1.2
-    b: float = 0.9
+    k1: float = 0.9
+    b: float = 0.6
     title_weight: float = 0.3  # BM25 over the heading path
-    bigram_weight: float = 0.1  # BM25 over character bigrams (built only when > 0)
-    dense_weight: float = 0.7  # cosine similarity of the embedding model, normalised over the top `dense_depth`
+    bigram_weight: float = 0.2  # BM25 over character bigrams (built only when > 0)
+    dense_weight: float = 1.0  # cosine similarity of the embedding model, normalised over the top `dense_depth`
     dense_depth: int = 0  # 0: min-max over every chunk; N: the N-th best chunk maps to 0 (sharper among the best)
+    # Hubness reduction: a chunk's similarity to the question minus this times its mean similarity to everyday
+    # probe questions (in the question's script). e5 rates a lead or a summary that touches everything close to any
+    # question, above the section that answers it; the probes measure that pull on this version's own chunks.
+    hub_weight: float = 1.0
     use_dense: bool = True
     use_lexical: bool = True
     # Off-topic: the best chunk's cosine similarity minus the mean best similarity of everyday probe questions in
     # the question's script to this version (the dense margin), together with the question's topic evidence.
     dense_margin_alone: float = 0.05  # answered on the dense voice alone at or above this margin
-    dense_margin_min: float = 0.03  # never answered below this margin
-    min_evidence: float = 7.0  # between the two: answered when the topic evidence reaches this
+    dense_margin_min: float = 0.03  # never answered below this margin (but for strong evidence, below)
+    min_evidence: float = 6.0  # between the two: answered when the topic evidence reaches this
     evidence_cap: float = 3.0  # no single word answers a question on its own
+    lexical_min_evidence: float = 7.0  # without a dense voice (a version of another model), evidence alone decides
+    # Vocabulary coverage: the share of the question's content words (weighted by how rare they are in general
+    # Chinese) that this version uses. A question about a shop platform's back-office settings near a membership
+    # guide is on its topic (high margin, key words) but asks about things it never mentions. Below `min_coverage`
+    # a question is answered only on a clear dense margin (`coverage_margin`).
+    min_coverage: float = 0.55
+    coverage_margin: float = 0.05
+    # Strong lexical evidence: a question made of the version's own key terms and nothing else ("战术勤奋、战略懒惰是
+    # 什么意思") is answered on a smaller margin (a short definition question resembles no passage closely).
+    strong_evidence: float = 10.0
+    strong_coverage: float = 0.9
+    strong_margin: float = 0.015
+    coverage_idf_cap: float = 12.0  # a word jieba has never seen weighs like a rare one, not like ten
 
 
 @dataclass(frozen=True)
@@ -95,7 +117,10 @@ class _Index:
     vectors: np.ndarray | None  # unit vectors of the chunks; None when the version was embedded by another model
     key: tuple[float, float, bool]  # the parameters the index was built with
     keyness: dict[str, float] = field(default_factory=dict)  # word → log-ratio of its use here vs general Chinese
+    bigram_vocab: frozenset[str] = frozenset()  # every character bigram of the version's texts
+    latin_share: float = 0.0  # share of the version's words written in Latin letters
     null: dict[str, tuple[float, float]] | None = None  # per script: mean, spread of the probes' best similarity
+    hub: dict[str, np.ndarray] | None = None  # per script: every chunk's mean similarity to the probe questions
 
     def knows(self, word: str) -> bool:
         return word in self.body or word in self.titles
@@ -178,10 +203,18 @@ class KnowledgeBase:
             bigrams = BM25Index([tk.bigrams(f"{c.title_text}\n{c.text}") for c in chunks], k1=p.k1, b=p.b)
         keyness = reuse.keyness if reuse is not None else self._keyness(words)
         null = reuse.null if reuse is not None else None
+        hub = reuse.hub if reuse is not None else None
+        if reuse is not None:
+            bigram_vocab, latin_share = reuse.bigram_vocab, reuse.latin_share
+        else:
+            bigram_vocab = frozenset(bigrams.vocab) if bigrams is not None else frozenset(
+                g for c in chunks for g in tk.bigrams(f"{c.title_text}\n{c.text}"))
+            n_words = sum(len(ws) for ws in words)
+            latin_share = sum(1 for ws in words for w in ws if _LATIN_WORD_RE.match(w)) / max(n_words, 1)
         logger.info("knowledge base %s loaded: %d chunks", version_id, len(chunks))
         return _Index(info, chunks, body, titles, bigrams, {c.chunk_id: i for i, c in enumerate(chunks)},
                       np.array([c.section for c in chunks], dtype=object), vectors,
-                      (p.k1, p.b, bigrams is not None), keyness, null)
+                      (p.k1, p.b, bigrams is not None), keyness, bigram_vocab, latin_share, null, hub)
 
     def _keyness(self, words: Sequence[Sequence[str]]) -> dict[str, float]:
         """log(share of the word in this version / share in general Chinese), for the version's words."""
@@ -198,20 +231,38 @@ class KnowledgeBase:
         "en") to this version, computed once per version: e5 scores a question in the passages' language higher."""
         if index.vectors is None or not self._probes:
             return None
-        if index.null is None:
+        self._calibrate(index)
+        return index.null.get(script) if index.null is not None else None
+
+    def _hub(self, index: _Index, script: str) -> np.ndarray | None:
+        """Every chunk's mean similarity to the everyday probe questions in the question's script: how much a chunk
+        resembles any question at all (a lead or a summary that touches everything does)."""
+        if index.vectors is None or not self._probes:
+            return None
+        self._calibrate(index)
+        return index.hub.get(script) if index.hub is not None else None
+
+    def _calibrate(self, index: _Index) -> None:
+        """The probes' similarities to this version, once per version: the null of the dense margin and the hubs."""
+        if index.vectors is None:
+            return
+        if index.null is None or index.hub is None:
             if self._probe_vectors is None:
                 embed_many = getattr(self.store.embeddings, "embed_queries", None)
                 rows = embed_many(list(self._probes)) if callable(embed_many) else [
                     self.store.embeddings.embed_query(q) for q in self._probes]
                 self._probe_vectors = _unit(np.asarray(rows, dtype=np.float32))
-            best = (self._probe_vectors @ index.vectors.T).max(axis=1)
+            sims = self._probe_vectors @ index.vectors.T
+            best = sims.max(axis=1)
             scripts = np.array([_script(q) for q in self._probes])
             null: dict[str, tuple[float, float]] = {}
+            hub: dict[str, np.ndarray] = {}
             for name in ("zh", "en"):
-                values = best[scripts == name] if (scripts == name).sum() >= 3 else best
+                mask = scripts == name if (scripts == name).sum() >= 3 else np.ones(len(scripts), dtype=bool)
+                values = best[mask]
                 null[name] = (float(values.mean()), max(float(values.std()), 0.01))
-            index.null = null
-        return index.null.get(script)
+                hub[name] = sims[mask].mean(axis=0).astype(np.float64)
+            index.null, index.hub = null, hub
 
     def active_version(self) -> VersionInfo | None:
         """The version queries are answered from."""
@@ -257,6 +308,36 @@ class KnowledgeBase:
             total += min(max(key, 0.0), p.evidence_cap)
         return total
 
+    def coverage(self, query: str) -> float:
+        """Vocabulary coverage of a question by the active version (compare with `params.min_coverage`)."""
+        index = self._current()
+        return self._coverage(index, query) if index else 0.0
+
+    def _coverage(self, index: _Index, query: str) -> float:
+        """The share of the question's content words this version uses, each weighted by its rarity in general
+        Chinese (capped): a word counts as used when the version has it, the guidance's term for it, or every one of
+        its character bigrams (jieba cuts a phrase differently in a question and in a text). Single characters
+        carry little, and Latin words count only in a version that writes a fair share of them (an English
+        document): in a Chinese one, an English word says nothing about whether the text covers it."""
+        tk, p = self.tokenizer, self.params
+        known = unknown = 0.0
+        seen: set[str] = set()
+        for word, terms in tk.query_words(query):
+            if word in seen or len(word) < 2 or word.isdigit():
+                continue
+            seen.add(word)
+            if _LATIN_WORD_RE.match(word) and index.latin_share < _LATIN_SHARE_MIN:
+                continue
+            weight = min(tk.background_idf(word), p.coverage_idf_cap)
+            pairs = tk.bigrams(word)
+            used = (index.knows(word) or any(index.knows(t) for t in terms)
+                    or (bool(pairs) and all(g in index.bigram_vocab for g in pairs)))
+            if used:
+                known += weight
+            else:
+                unknown += weight
+        return known / (known + unknown) if known + unknown > 0 else 1.0
+
     def _margin(self, index: _Index, query: str, top: float) -> float | None:
         null = self._null(index, _script(query))
         return None if null is None else top - null[0]
@@ -266,13 +347,18 @@ class KnowledgeBase:
         evidence = self._evidence(index, query)
         margin = None if qv is None or index.vectors is None else self._margin(index, query, float((index.vectors @ qv).max()))
         if margin is None:  # no dense voice: topic evidence alone decides
-            return evidence >= p.min_evidence
+            return evidence >= p.lexical_min_evidence
+        if margin < p.coverage_margin and self._coverage(index, query) < p.min_coverage:
+            return False
         if margin >= p.dense_margin_alone:
             return True
         if _script(query) == "en":
             # The lexical index reads Chinese words only: for an English question there is no evidence to wait for.
             return margin >= p.dense_margin_min
-        return margin >= p.dense_margin_min and evidence >= p.min_evidence
+        if margin >= p.dense_margin_min and evidence >= p.min_evidence:
+            return True
+        return (margin >= p.strong_margin and evidence >= p.strong_evidence
+                and self._coverage(index, query) >= p.strong_coverage)
 
     def _scores(self, index: _Index, query: str, qv: np.ndarray | None, section: str | None) -> np.ndarray:
         """Fused score of every chunk (0 for chunks outside the section filter)."""
@@ -291,7 +377,11 @@ class KnowledgeBase:
             if p.bigram_weight and index.bigrams is not None:
                 fused += p.bigram_weight * part(index.bigrams.scores(self.tokenizer.bigrams(query)))
         if qv is not None and index.vectors is not None and p.dense_weight:
-            dense = _min_max((index.vectors @ qv).astype(np.float64), p.dense_depth)
+            sims = (index.vectors @ qv).astype(np.float64)
+            hub = self._hub(index, _script(query)) if p.hub_weight else None
+            if hub is not None:
+                sims = sims - p.hub_weight * hub
+            dense = _min_max(sims, p.dense_depth)
             fused += p.dense_weight * (dense if mask is None else np.where(mask, dense, 0.0))
         return fused
 
@@ -394,6 +484,10 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 _CJK_RE = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD_RE = re.compile(r"^[a-z][a-z0-9'._+-]*$")
+# Latin words count towards vocabulary coverage only in a version where at least this share of words are Latin
+# (an English or bilingual document; the Chinese article's KPI, SOP, SCRM are ~1% of its words).
+_LATIN_SHARE_MIN = 0.2
 _LETTER_RE = re.compile(r"[A-Za-z]")
 
 
