@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class Cluster:
     ports: list[int]
     database_url: str
     redis_url: str
+    front: int  # nginx
 
     async def metric(self, i: int, line: str) -> float:
         """A sample of instance i's /metrics (0 when absent)."""
@@ -99,7 +101,7 @@ async def cluster(server: BotAPIServer, postgres_url: str, tmp_path: Path,
             try:
                 # Both start at once on an empty Chroma server: one builds the knowledge base, the other waits.
                 await asyncio.gather(*(b.start() for b in bots))
-                cluster = Cluster(bots, ports, database, redis_url)
+                cluster = Cluster(bots, ports, database, redis_url, front)
                 for i in range(2):
                     await cluster.ready(server, i)
                 yield cluster
@@ -205,6 +207,27 @@ async def test_two_instances_behind_nginx_share_interviews_teams_guidance_and_fo
         "every answer given before and after the kill is in the report"
     await cluster.bots[0].start()
     await cluster.ready(server, 0)
+
+    # Telegram delivers an update again when it doubts a delivery: through nginx the two deliveries reach the two
+    # instances, and the update is handled once.
+    who = {"id": user.id, "is_bot": False, "first_name": "孙八"}
+    update = {"update_id": 990001, "message": {
+        "message_id": 990001, "date": int(time.time()), "chat": {**who, "type": "private"}, "from": who,
+        "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):
+            async with http.post(f"http://127.0.0.1:{cluster.front}/webhook", json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+                assert r.status == 200
+    await server.wait_for(lambda: any("<b>命令</b>" in m.html for m in server.messages(user.chat_id)), TIMEOUT,
+                          description="the /help answer")
+
+    async def duplicates() -> float:
+        return sum([await cluster.metric(i, "bot_duplicate_updates_total") for i in range(2)])
+
+    await server.wait_for(duplicates, TIMEOUT, description="the repeated delivery counted")
+    assert await duplicates() == 1
+    assert sum("<b>命令</b>" in m.html for m in server.messages(user.chat_id)) == 1, "handled once"
 
     # 2. A team session votes through both instances: each vote once, the group limit held across instances,
     #    and the report is the embedded mode's report of the same session.
