@@ -192,6 +192,11 @@ async def ping_saver(saver: Any) -> None:
         await saver.conn.execute("SELECT 1")
 
 
+def is_postgres_saver(checkpointer: Any) -> bool:
+    """Whether the checkpointer keeps its checkpoints on a psycopg connection (LangGraph's Postgres saver)."""
+    return isinstance(getattr(checkpointer, "conn", None), psycopg.AsyncConnection)
+
+
 @contextlib.asynccontextmanager
 async def scrub_saver(saver: Any) -> AsyncIterator[None]:
     """On exit VACUUMs the checkpoint tables, so the deleted checkpoints are out of reach (see `PostgresDatabase`)."""

@@ -175,28 +175,24 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
     rubric = await asyncio.to_thread(load_rubric_if_present, settings)
     if rubric is None:
         raise FileNotFoundError(f"no rubric at {settings.rubric_path}")
-    if first_start:  # instances starting together build the knowledge base once (the others wait, then find it)
-        async with contextlib.AsyncExitStack() as first:
-            if settings.redis_url:
-                starting = build_coordinator(settings)
-                first.push_async_callback(starting.close)
-                await first.enter_async_context(starting.lock(INGEST_LOCK))
-            await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
-    knowledge = KnowledgeBase(store)
-    rubrics = RubricHolder(rubric)
-    try:
-        llm = build_chat_model(settings)
-    except BotError as e:  # a provider that cannot be built is a configuration problem, not a reason to stop
-        logger.error("chat model not available (%s): the bot runs on the deterministic path", e)
-        llm = None
-
     async with contextlib.AsyncExitStack() as stack:
+        coordinator = build_coordinator(settings)
+        stack.push_async_callback(coordinator.close)
+        if first_start:  # instances starting together build the knowledge base once (the others wait, then find it)
+            async with coordinator.lock(INGEST_LOCK):
+                await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
+        knowledge = KnowledgeBase(store)
+        rubrics = RubricHolder(rubric)
+        try:
+            llm = build_chat_model(settings)
+        except BotError as e:  # a provider that cannot be built is a configuration problem, not a reason to stop
+            logger.error("chat model not available (%s): the bot runs on the deterministic path", e)
+            llm = None
+
         if llm is not None:  # in the background: an unreachable model must not hold up the start
             probe = asyncio.create_task(_report_model(llm))
             stack.callback(probe.cancel)
         db = await stack.enter_async_context(open_db(settings.database))
-        coordinator = build_coordinator(settings)
-        stack.push_async_callback(coordinator.close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings.database_url or settings.checkpoint_path))
         events = EventLog(db)
         metrics = Metrics()

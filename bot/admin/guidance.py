@@ -173,10 +173,8 @@ class StoredPendingUploads:
         """Stores it; drops expired ones and the oldest past MAX_PENDING."""
         await self.conn.execute("DELETE FROM pending_uploads WHERE since < ?", (self.clock() - PENDING_TTL,))
         await self.conn.execute(
-            "DELETE FROM pending_uploads WHERE token IN (SELECT token FROM pending_uploads ORDER BY since DESC"
-            " LIMIT -1 OFFSET ?)" if self.conn.dialect == "sqlite" else
-            "DELETE FROM pending_uploads WHERE token IN (SELECT token FROM pending_uploads ORDER BY since DESC"
-            " OFFSET ?)", (MAX_PENDING - 1,))
+            "DELETE FROM pending_uploads WHERE token NOT IN (SELECT token FROM pending_uploads ORDER BY since DESC"
+            " LIMIT ?)", (MAX_PENDING - 1,))
         await self.conn.execute("INSERT INTO pending_uploads(token, owner, filename, data, since) VALUES (?, ?, ?, ?, ?)",
                                 (token, pending.owner, pending.filename, pending.data, pending.since))
         await self.conn.commit()

@@ -78,9 +78,9 @@ async def secure_delete(checkpointer: Any) -> AsyncIterator[None]:
     (see bot.postgres); another checkpointer is left as it is."""
     conn = getattr(checkpointer, "conn", None)
     if not isinstance(conn, sqlite3.Connection):
-        if type(checkpointer).__name__ == "AsyncPostgresSaver":
-            from bot.postgres import scrub_saver
+        from bot.postgres import is_postgres_saver, scrub_saver  # imported late: psycopg only when it is in use
 
+        if is_postgres_saver(checkpointer):
             async with scrub_saver(checkpointer):
                 yield
             return
