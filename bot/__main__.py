@@ -37,10 +37,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
     # A single search needs the store and the index only: no database, no checkpointer, no LangGraph.
+    from bot.knowledge.questions import QuestionBank
     from bot.knowledge.search import KnowledgeBase
     from bot.services import build_store
 
-    kb = KnowledgeBase(build_store(settings))
+    kb = KnowledgeBase(build_store(settings), questions=QuestionBank.load(settings.questions_dir))
     if kb.active_version() is None:
         print("知识库为空：请先运行 python ingest.py", file=sys.stderr)
         return 2
@@ -62,8 +63,14 @@ async def _chat(settings: Settings) -> int:
     from bot.terminal import run_terminal
 
     async with open_services(settings) as services:
-        return await run_terminal(services.interview, reports_dir=settings.reports_dir, knowledge=services.knowledge,
-                                  llm=services.llm)
+        # While the first question is read: the reader's examples are embedded (question by question, in order).
+        warm = asyncio.create_task(asyncio.to_thread(services.reader.warm_up, services.rubrics.current.questions))
+        warm.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            return await run_terminal(services.interview, reports_dir=settings.reports_dir,
+                                      knowledge=services.knowledge, llm=services.llm)
+        finally:
+            services.reader.stop_warm_up()  # a short piped run does not wait for the rest
 
 
 async def _telegram(settings: Settings) -> int:

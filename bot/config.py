@@ -135,6 +135,16 @@ class Settings(BaseSettings):
         return self.knowledge_dir / "rubric.yaml"
 
     @property
+    def answers_dir(self) -> Path:
+        """knowledge/answers/ (or KNOWLEDGE_DIR's): labelled answers the reader compares answers with."""
+        return self.knowledge_dir / "answers"
+
+    @property
+    def questions_dir(self) -> Path:
+        """knowledge/questions/ (or KNOWLEDGE_DIR's): labelled questions search compares questions with."""
+        return self.knowledge_dir / "questions"
+
+    @property
     def uploads_dir(self) -> Path:
         """Guidance documents uploaded by admins (UPLOADS_DIR, else DATA_DIR/uploads)."""
         return self.uploads_path or self.data_dir / "uploads"

@@ -24,7 +24,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.admin.audit import AuditLog
 from bot.admin.events import EventLog
@@ -39,6 +39,7 @@ from bot.interview.rubric import Rubric, RubricHolder, load_rubric
 from bot.interview.service import InterviewService
 from bot.knowledge.embeddings import make_embeddings
 from bot.knowledge.ingest import INGEST_LOCK, LOCK_FILE, Ingestor, collect_sources
+from bot.knowledge.questions import QuestionBank
 from bot.knowledge.search import KnowledgeBase
 from bot.knowledge.store import VersionStore, make_client
 from bot.llm import ChatModel, build_chat_model
@@ -46,6 +47,9 @@ from bot.ops import Metrics, Readiness, TeeSink
 from bot.report.history import DiagnosisHistory
 from bot.report.reminders import Reminders
 from bot.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from bot.interview.reader import AnswerReader
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class Services:
     coordinator: Coordinator
     seen_updates: SeenUpdates | SharedSeenUpdates
     llm: ChatModel | None  # the optional chat model (LLM_MODEL); None: the deterministic path only
+    reader: AnswerReader  # reads free-text answers (warmed up in the background)
 
     def handler_data(self) -> dict[str, Any]:
         """The services by name, for the dispatcher's handler data."""
@@ -166,6 +171,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
     With LLM_MODEL set, the chat model is built and sent one test prompt in the background; a model that does not
     answer is reported once, and every use of it falls back to the deterministic path.
     """
+    from bot.interview.answers import AnswerBank
     from bot.interview.graph import build_graph
     from bot.interview.reader import reader_for
 
@@ -181,7 +187,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         if first_start:  # instances starting together build the knowledge base once (the others wait, then find it)
             async with coordinator.lock(INGEST_LOCK):
                 await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
-        knowledge = KnowledgeBase(store)
+        knowledge = KnowledgeBase(store, questions=await asyncio.to_thread(QuestionBank.load, settings.questions_dir))
         rubrics = RubricHolder(rubric)
         try:
             llm = build_chat_model(settings)
@@ -197,7 +203,8 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         events = EventLog(db)
         metrics = Metrics()
         sink = TeeSink(events, metrics)  # what the rooms emit is stored (/stats) and counted (/metrics)
-        reader = reader_for(store.embeddings)
+        bank = await asyncio.to_thread(AnswerBank.load, settings.answers_dir)
+        reader = reader_for(store.embeddings, bank, vectors_path=settings.data_dir / "reader_vectors.npz")
 
         def graph_for(current: Rubric) -> Any:
             return build_graph(rubric=current, checkpointer=checkpointer, citer=knowledge, reader=reader, llm=llm)
@@ -232,4 +239,4 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
                        question_messages=question_messages, scheduler=scheduler, history=history,
                        reminders=reminders, metrics=metrics, readiness=readiness, coordinator=coordinator,
                        seen_updates=SharedSeenUpdates(coordinator) if settings.redis_url else SeenUpdates(db),
-                       llm=llm)
+                       llm=llm, reader=reader)

@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
 
 
+def write_set(folder: Path, name: str, text: str) -> Path:
+    """Writes one labelled set (`<folder>/<name>.yaml`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def kb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the guidance ingested once (real Chroma, the default e5 embeddings)."""

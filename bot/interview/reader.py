@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,9 +46,10 @@ import numpy as np
 import yaml
 
 from bot.errors import RubricError
+from bot.interview.answers import AnswerBank
 from bot.interview.pinyin import pinyin_to_hanzi
-from bot.interview.rubric import Question
-from bot.knowledge.embeddings import E5_MODEL_ID
+from bot.interview.rubric import Option, Question
+from bot.knowledge.embeddings import E5_MODEL_ID, TextVectors
 from bot.knowledge.lexical import DEFAULT_LEXICON
 
 # "Partly" leans a little towards done: on four-option questions the second option is the "partly done" one.
@@ -179,7 +181,7 @@ _QUESTION_START_RE = re.compile(r"^(?:请问|想问|问一下|想知道|怎么|�
 _QUESTION_WORD_RE = re.compile(r"哪(?:几|些|种|方面)|多少|多大|多久|多长|几个|怎么(?:做|办|弄|搞|定|分|写|设计|判断|算)|"
                                r"咋(?:做|办|弄|搞|定|分|写|算|整)?|是啥|啥(?:意思|区别|叫)|什么(?:意思|区别)|有(?:什么|啥)区别|指什么|"
                                r"如何|什么样|为什么|为啥|要不要|该不该|能不能|可不可以|是否(?:需要|应该|要)|好不好|"
-                               r"比较好|合适|有没有必要|\b(?:how|what|why|which)\b")
+                               r"比较好|合适|有没有必要")  # English asks up front ("what …", "how …") or with "?"
 # A-not-A ("能不能", "会不会", "有没有", "够不够"): the interrogative form of a verb; of a modal or the copula
 # ("是不是", "要不要", "能不能") it asks for advice even inside a sentence.
 _A_NOT_A_RE = re.compile(r"([\u4e00-\u9fff])[不没]\1")
@@ -233,6 +235,10 @@ class SemanticParams:
     # independent voices agree, with at least this rule confidence.
     agree_margin: float = 0.01
     agree_confidence: float = 0.2
+    # A message closer, by this margin, to a labelled vague, off-topic or side-question message than to any option's
+    # examples is not an answer (None: not used).
+    non_answer_margin: float | None = 0.01
+    neighbours: int = 1  # an option's similarity: the mean of the answer's `neighbours` closest examples of it
 
 
 @dataclass(frozen=True)
@@ -441,32 +447,84 @@ class AnswerReader:
     """Maps free text to an option level; `threshold` is the confidence below which it asks again."""
 
     def __init__(self, *, threshold: float = THRESHOLD, embedder: Embedder | None = None,
-                 params: SemanticParams | None = None) -> None:
+                 params: SemanticParams | None = None, bank: AnswerBank | None = None,
+                 vectors: TextVectors | None = None) -> None:
         self.threshold = threshold
         self.embedder = embedder
         self.semantic = params or SemanticParams()
+        self.bank = bank or AnswerBank()
+        self._vectors = vectors or (TextVectors(embedder) if embedder is not None else None)
+        self._non_answers: tuple[np.ndarray, tuple[str, ...]] | None = None
+        self._warming = threading.Event()
+        self._last: tuple[str, np.ndarray] | None = None
         self._cache: dict[Question, tuple] = {}
         self._option_vectors: dict[Question, list[tuple[int, np.ndarray]]] = {}
+
+    def _examples(self, question: Question, option: Option) -> tuple[str, ...]:
+        """The option's examples: the rubric's, then the labelled answers to this question meaning this level."""
+        return (*option.examples, *self.bank.examples(question.id, option.level))
 
     def _options_matrix(self, question: Question) -> list[tuple[int, np.ndarray]]:
         """Each option's level with the unit vectors of its label and examples (embedded once per question)."""
         cached = self._option_vectors.get(question)
         if cached is None:
-            assert self.embedder is not None
-            texts = [(o.level, t) for o in question.options for t in (o.label, *o.examples)]
-            rows = np.asarray(self.embedder.embed_queries([t for _, t in texts]), dtype=np.float32)
-            rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+            assert self._vectors is not None
+            texts = [(o.level, t) for o in question.options for t in (o.label, *self._examples(question, o))]
+            rows = self._vectors.matrix([t for _, t in texts])
             cached = [(lv, rows[[i for i, (level, _) in enumerate(texts) if level == lv]])
                       for lv in sorted({lv for lv, _ in texts})]
             self._option_vectors[question] = cached
         return cached
 
-    def semantic_scores(self, question: Question, text: str) -> dict[int, float]:
-        """Per level: the answer's best cosine similarity to the option's label and examples."""
+    def warm_up(self, questions: Sequence[Question]) -> None:
+        """Embeds every option's examples and the labelled non-answers now (and keeps them for the next start), so
+        that no user's first answer waits for it."""
+        if self._vectors is None:
+            return
+        self._warming.clear()
+        for question in questions:
+            if self._warming.is_set():
+                break
+            self._options_matrix(question)
+        else:
+            self._non_answer("预热")
+        self._vectors.save()
+
+    def stop_warm_up(self) -> None:
+        """Ends a running `warm_up` after the question it is at (what is embedded by then is kept)."""
+        self._warming.set()
+
+    def _vector(self, text: str) -> np.ndarray:
+        """The answer's unit vector (the voices of one reading share it)."""
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
         assert self.embedder is not None
         v = np.asarray(self.embedder.embed_query(text), dtype=np.float32)
         v /= max(float(np.linalg.norm(v)), 1e-9)
-        return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
+        self._last = (text, v)
+        return v
+
+    def semantic_scores(self, question: Question, text: str) -> dict[int, float]:
+        """Per level: the answer's best cosine similarity to the option's label and examples."""
+        v = self._vector(text)
+        k = self.semantic.neighbours
+        if k <= 1:
+            return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
+        return {lv: float(np.sort(rows @ v)[-k:].mean()) for lv, rows in self._options_matrix(question)}
+
+    def _non_answer(self, text: str) -> tuple[float, str]:
+        """The closest labelled non-answer: its cosine similarity and kind (0, "" without any)."""
+        if self._non_answers is None:
+            assert self._vectors is not None
+            rows = self.bank.non_answers
+            self._non_answers = (self._vectors.matrix([r.answer for r in rows]), tuple(r.kind for r in rows))
+        vectors, kinds = self._non_answers
+        if not kinds:
+            return 0.0, ""
+        sims = vectors @ self._vector(text)
+        best = int(sims.argmax())
+        return float(sims[best]), kinds[best]
 
     @staticmethod
     def _allowed(question: Question, rules: _RuleVerdict, level: int) -> bool:
@@ -480,6 +538,13 @@ class AnswerReader:
 
     def _decide(self, question: Question, t: str, rules: _RuleVerdict) -> Reading:
         """The embedding's nearest option, checked by the rules; unsure (asks again) when they disagree."""
+        margin = self.semantic.non_answer_margin
+        if margin is not None:
+            near, kind = self._non_answer(t)
+            top = max(self.semantic_scores(question, t).values())
+            if near and near >= top + margin:
+                return Reading(None, 0.0, f"like a labelled {kind} message ({near:.3f} vs {top:.3f})",
+                               "question" if kind == "question" else "unclear")
         reading = self._decide_voices(question, t, rules)
         if reading.level is not None and not self._allowed(question, rules, reading.level):
             return Reading(None, min(reading.confidence, 0.3), f"unsure (shape) {reading.reason}", "unclear")
@@ -527,7 +592,8 @@ class AnswerReader:
                     if q:
                         phrases.append((q, opt.level, any(n in q for n in ("没", "不", "未", "无"))))
             phrases.sort(key=lambda x: -len(x[0]))
-            grams = {o.level: [_bigrams(_norm(e)) - default_lexicon().cue_bigrams for e in (o.label, *o.examples)]
+            grams = {o.level: [_bigrams(_norm(e)) - default_lexicon().cue_bigrams
+                               for e in (o.label, *self._examples(question, o))]
                      for o in question.options}
             # A bigram found in the examples of several options says little about which one: weight 1/options.
             df: dict[str, int] = {}
@@ -701,9 +767,12 @@ class AnswerReader:
         return _RuleVerdict(best, confidence, evidence, detail, scores, abstain, hits, mixed, reservation)
 
 
-def reader_for(embeddings: object) -> AnswerReader:
+def reader_for(embeddings: object, bank: AnswerBank | None = None, *, vectors_path: Path | None = None,
+               ) -> AnswerReader:
     """The reader for the knowledge base's embedding model: rules plus the e5 voice (its thresholds are e5's), or the
-    rules alone for any other model."""
+    rules alone for any other model; both compare answers with the labelled answers of `bank` too. The examples'
+    vectors are kept in `vectors_path`."""
     if getattr(embeddings, "model_id", None) == E5_MODEL_ID and hasattr(embeddings, "embed_queries"):
-        return AnswerReader(embedder=embeddings)  # type: ignore[arg-type]
-    return AnswerReader()
+        vectors = TextVectors(embeddings, vectors_path)  # type: ignore[arg-type]
+        return AnswerReader(embedder=embeddings, bank=bank, vectors=vectors)  # type: ignore[arg-type]
+    return AnswerReader(bank=bank)

@@ -22,8 +22,10 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from bot.errors import ConfigError
@@ -145,6 +147,68 @@ class E5Embeddings(Embeddings):
             return []
         with self._engine(1) as model:
             return [model.query(t).tolist() for t in texts]
+
+
+class QueryEmbedder(Protocol):
+    """A model that embeds queries (what `TextVectors` needs)."""
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embeds one query."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeds several queries."""
+        ...
+
+
+class TextVectors:
+    """Unit vectors of fixed texts (the rubric's examples, the labelled answers): embedded once, and kept in `path`
+    (when given) so a restart does not embed them again. Never given what users write (it stays on disk)."""
+
+    def __init__(self, embedder: QueryEmbedder, path: Path | None = None) -> None:
+        self._embedder = embedder
+        self._path = path
+        self._model = str(getattr(embedder, "model_id", type(embedder).__name__))
+        self._memo: dict[str, np.ndarray] = {}
+        self._dirty = False
+        self._lock = threading.Lock()
+        if path is not None and path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    if str(data["model"]) == self._model:
+                        self._memo = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+            except (OSError, ValueError, KeyError) as e:  # a damaged cache is rebuilt
+                logger.warning("ignoring the vector cache %s (%s)", path, e)
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def matrix(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit row per text (embedded now if never seen)."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if todo:
+            rows = np.asarray(self._embedder.embed_queries(todo), dtype=np.float32)
+            rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+            with self._lock:
+                self._memo.update(zip(todo, rows, strict=True))
+                self._dirty = True
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])
+
+    def save(self) -> None:
+        """Writes the vectors to `path` (atomically), if any were added."""
+        if self._path is None or not self._dirty:
+            return
+        with self._lock:
+            texts = list(self._memo)
+            vectors = np.stack([self._memo[t] for t in texts])
+            self._dirty = False
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_name(self._path.name + ".tmp")
+        with tmp.open("wb") as f:
+            np.savez(f, model=np.array(self._model), texts=np.array(texts), vectors=vectors)
+        os.replace(tmp, self._path)
 
 
 def default_model_path() -> str:

@@ -33,9 +33,11 @@ import numpy as np
 
 from bot.knowledge.chunking import Chunk, split_sentences
 from bot.knowledge.lexical import BM25Index, ChineseTokenizer
+from bot.knowledge.questions import QuestionBank
 from bot.knowledge.store import VersionInfo, VersionStore
 
 logger = logging.getLogger(__name__)
+RERANK_DEPTH = 3  # how deep among the passages a like-worded labelled question's section is looked for
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class SearchParams:
     strong_coverage: float = 0.9
     strong_margin: float = 0.015
     coverage_idf_cap: float = 12.0  # a word jieba has never seen weighs like a rare one, not like ten
+    # Labelled questions (knowledge/questions/): a question this close (cosine of character bigrams) to a labelled one
+    # is answered from that one's section when search found it among the passages anyway (0: not used) ...
+    question_match: float = 0.6
+    # ... and one whose nearest labelled question is labelled "not covered", this close, is refused unless its dense
+    # margin reaches `off_topic_margin` (a document that does cover it).
+    off_topic_match: float = 0.4
+    off_topic_margin: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class _Index:
     latin_share: float = 0.0  # share of the version's words written in Latin letters
     null: dict[str, tuple[float, float]] | None = None  # per script: mean, spread of the probes' best similarity
     hub: dict[str, np.ndarray] | None = None  # per script: every chunk's mean similarity to the probe questions
+    # Per document: its chunks' positions and, per script, the probes' mean best similarity to that document alone.
+    doc_null: dict[str, tuple[np.ndarray, dict[str, float]]] | None = None
 
     def knows(self, word: str) -> bool:
         return word in self.body or word in self.titles
@@ -144,8 +155,10 @@ class KnowledgeBase:
     """Searches the active knowledge-base version; notices a newly activated version on the next query."""
 
     def __init__(self, store: VersionStore, *, tokenizer: ChineseTokenizer | None = None,
-                 params: SearchParams | None = None, probes: Sequence[str] | None = None) -> None:
+                 params: SearchParams | None = None, probes: Sequence[str] | None = None,
+                 questions: QuestionBank | None = None) -> None:
         self.store = store
+        self.questions = questions or QuestionBank()
         self.tokenizer = tokenizer or ChineseTokenizer()
         self.params = params or SearchParams()
         self._probes = tuple(probes) if probes is not None else self.tokenizer.lexicon.probes
@@ -157,9 +170,15 @@ class KnowledgeBase:
     def with_params(self, **changes: object) -> KnowledgeBase:
         """A copy with other parameters that shares the store, the tokenizer and (when k1/b agree) the index."""
         kb = KnowledgeBase(self.store, tokenizer=self.tokenizer, params=replace(self.params, **changes),  # type: ignore[arg-type]
-                           probes=self._probes)
+                           probes=self._probes, questions=self.questions)
         kb._index = self._index
         kb._probe_vectors = self._probe_vectors
+        return kb
+
+    def with_questions(self, questions: QuestionBank) -> KnowledgeBase:
+        """A copy with other labelled questions (sharing the store, the tokenizer and the index)."""
+        kb = self.with_params()
+        kb.questions = questions
         return kb
 
     def _current(self) -> _Index | None:
@@ -204,6 +223,7 @@ class KnowledgeBase:
         keyness = reuse.keyness if reuse is not None else self._keyness(words)
         null = reuse.null if reuse is not None else None
         hub = reuse.hub if reuse is not None else None
+        doc_null = reuse.doc_null if reuse is not None else None
         if reuse is not None:
             bigram_vocab, latin_share = reuse.bigram_vocab, reuse.latin_share
         else:
@@ -214,7 +234,7 @@ class KnowledgeBase:
         logger.info("knowledge base %s loaded: %d chunks", version_id, len(chunks))
         return _Index(info, chunks, body, titles, bigrams, {c.chunk_id: i for i, c in enumerate(chunks)},
                       np.array([c.section for c in chunks], dtype=object), vectors,
-                      (p.k1, p.b, bigrams is not None), keyness, bigram_vocab, latin_share, null, hub)
+                      (p.k1, p.b, bigrams is not None), keyness, bigram_vocab, latin_share, null, hub, doc_null)
 
     def _keyness(self, words: Sequence[Sequence[str]]) -> dict[str, float]:
         """log(share of the word in this version / share in general Chinese), for the version's words."""
@@ -246,7 +266,7 @@ class KnowledgeBase:
         """The probes' similarities to this version, once per version: the null of the dense margin and the hubs."""
         if index.vectors is None:
             return
-        if index.null is None or index.hub is None:
+        if index.null is None or index.hub is None or index.doc_null is None:
             if self._probe_vectors is None:
                 embed_many = getattr(self.store.embeddings, "embed_queries", None)
                 rows = embed_many(list(self._probes)) if callable(embed_many) else [
@@ -262,7 +282,14 @@ class KnowledgeBase:
                 values = best[mask]
                 null[name] = (float(values.mean()), max(float(values.std()), 0.01))
                 hub[name] = sims[mask].mean(axis=0).astype(np.float64)
-            index.null, index.hub = null, hub
+            docs = np.array([c.doc_id for c in index.chunks], dtype=object)
+            doc_null: dict[str, tuple[np.ndarray, dict[str, float]]] = {}
+            for doc in dict.fromkeys(docs.tolist()):
+                rows = np.flatnonzero(docs == doc)
+                doc_best = sims[:, rows].max(axis=1)
+                doc_null[doc] = (rows, {name: float(doc_best[scripts == name].mean()) if (scripts == name).sum() >= 3
+                                        else float(doc_best.mean()) for name in ("zh", "en")})
+            index.null, index.hub, index.doc_null = null, hub, doc_null
 
     def active_version(self) -> VersionInfo | None:
         """The version queries are answered from."""
@@ -338,14 +365,25 @@ class KnowledgeBase:
                 unknown += weight
         return known / (known + unknown) if known + unknown > 0 else 1.0
 
-    def _margin(self, index: _Index, query: str, top: float) -> float | None:
-        null = self._null(index, _script(query))
-        return None if null is None else top - null[0]
+    def _margin(self, index: _Index, query: str, qv: np.ndarray) -> float | None:
+        """The dense margin: how much closer the question is to some document than everyday questions are to that
+        same document, at its best (each document calibrated on its own: an uploaded document whose passages resemble
+        any question less than the article's do is not held to the article's level)."""
+        if index.vectors is None or self._null(index, _script(query)) is None or index.doc_null is None:
+            return None
+        sims = index.vectors @ qv
+        script = _script(query)
+        return max(float(sims[rows].max()) - null[script] for rows, null in index.doc_null.values())
 
     def _covered(self, index: _Index, query: str, qv: np.ndarray | None) -> bool:
         p = self.params
         evidence = self._evidence(index, query)
-        margin = None if qv is None or index.vectors is None else self._margin(index, query, float((index.vectors @ qv).max()))
+        margin = None if qv is None else self._margin(index, query, qv)
+        if p.off_topic_match:
+            similarity, nearest = self.questions.nearest(query)
+            if (nearest is not None and nearest.section is None and similarity >= p.off_topic_match
+                    and (margin is None or margin < p.off_topic_margin)):
+                return False  # asked like a question labelled "not covered", and no passage is clearly close
         if margin is None:  # no dense voice: topic evidence alone decides
             return evidence >= p.lexical_min_evidence
         if margin < p.coverage_margin and self._coverage(index, query) < p.min_coverage:
@@ -394,13 +432,14 @@ class KnowledgeBase:
         if off_topic and not self._covered(index, query, qv):
             return []
         scores = self._scores(index, query, qv, section)
+        wanted = max(k, RERANK_DEPTH)  # a labelled question's section may come first if it is among these
         # Within a section every chunk is a candidate (callers asking for a section want a passage from it).
         candidates = np.flatnonzero(index.sections == section) if section is not None else np.flatnonzero(scores > 0)
         # Enough candidates to fill k distinct sections without sorting every chunk of a large corpus.
-        n = max(8 * k, 32)
+        n = max(8 * wanted, 32)
         if len(candidates) > n:
             top = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
-            if len({index.chunks[i].section for i in top.tolist()}) < k:
+            if len({index.chunks[i].section for i in top.tolist()}) < wanted:
                 top = candidates
         else:
             top = candidates
@@ -415,9 +454,20 @@ class KnowledgeBase:
             seen.add(key)
             out.append(Passage(c.section, c.section_title, c.doc_id, c.doc_title, float(scores[i]), c.text,
                                c.chunk_id, index.version.id))
-            if len(out) >= k:
+            if len(out) >= wanted:
                 break
-        return out
+        return self._as_labelled(query, out)[:k]
+
+    def _as_labelled(self, query: str, passages: list[Passage]) -> list[Passage]:
+        """The passages, the one a like-worded labelled question is answered by first (if search found it)."""
+        if not self.params.question_match or len(passages) < 2:
+            return passages
+        similarity, nearest = self.questions.nearest(query, covered=True)
+        if nearest is None or similarity < self.params.question_match:
+            return passages
+        answers = set(nearest.answers)
+        i = next((i for i, p in enumerate(passages) if (p.doc, p.section) in answers), 0)
+        return [passages[i], *passages[:i], *passages[i + 1 :]]
 
     def has_section(self, section: str) -> bool:
         """Whether the active version contains that section id."""

@@ -91,11 +91,14 @@ def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None, pace
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 
 
-async def _warm_up(knowledge: Any) -> None:
-    """Loads jieba, the index and the embedding model in the background, after the bot is answering."""
+async def _warm_up(services: Services) -> None:
+    """Loads jieba, the index and the embedding model, then embeds the reader's examples, in the background, after
+    the bot is answering."""
     try:
-        await asyncio.to_thread(knowledge.warm_up)  # tokenizer, index and (when dense is on) the model
+        await asyncio.to_thread(services.knowledge.warm_up)  # tokenizer, index and (when dense is on) the model
         logger.info("knowledge base warmed up")
+        await asyncio.to_thread(services.reader.warm_up, services.rubrics.current.questions)
+        logger.info("answer reader warmed up")
     except Exception:  # noqa: BLE001 - warm-up is an optimisation; queries load on demand
         logger.exception("warm-up failed")
 
@@ -125,7 +128,7 @@ async def _open_services(settings: Settings, bot: Bot, dp: Dispatcher, gate: Ser
                                       scope=BotCommandScopeChat(chat_id=admin_id))
         except Exception as e:  # noqa: BLE001 - the commands still work; only the menu lacks them
             logger.warning("could not set the admin command menu for %s: %s", admin_id, e)
-    await _warm_up(services.knowledge)
+    await _warm_up(services)
 
 
 def _run_group_timers(bot: Bot, dp: Dispatcher, services: Services) -> None:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,54 @@ def test_a_version_embedded_by_another_model_is_never_mixed(tmp_path: Path) -> N
     expected = np.asarray(ModelB().embed_documents([c.index_text for c in chunks[:3]]))
     assert vectors is not None and np.allclose(vectors[:3], expected, atol=1e-5)
     assert Ingestor(store_b, lock_path=data / "kb.lock").ingest(sources).status == "unchanged"
+
+
+class Counting:
+    """A stand-in query model: a text's vector is its length and first character (counts its calls)."""
+
+    model_id = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += len(texts)
+        return [[float(len(t)), float(ord(t[0]) % 7) + 1.0] for t in texts]
+
+
+def test_text_vectors_are_unit_rows_kept_across_restarts(tmp_path: Path) -> None:
+    from bot.knowledge.embeddings import TextVectors
+
+    path = tmp_path / "vectors.npz"
+    model = Counting()
+    vectors = TextVectors(model, path)
+    rows = vectors.matrix(["已经写好", "还没", "已经写好"])
+    assert rows.shape == (3, 2) and np.allclose(np.linalg.norm(rows, axis=1), 1.0)
+    assert model.calls == 2  # each text once
+    vectors.save()
+    again = Counting()
+    restarted = TextVectors(again, path)
+    assert np.allclose(restarted.matrix(["还没", "已经写好"]), rows[[1, 0]])
+    assert again.calls == 0
+
+    class Other(Counting):
+        model_id = "another-model"
+
+    other = Other()
+    TextVectors(other, path).matrix(["还没"])
+    assert other.calls == 1  # vectors of another model are never reused
+
+
+def test_a_damaged_vector_file_is_rebuilt(tmp_path: Path) -> None:
+    from bot.knowledge.embeddings import TextVectors
+
+    path = tmp_path / "vectors.npz"
+    path.write_bytes(b"not a numpy file")
+    model = Counting()
+    vectors = TextVectors(model, path)
+    vectors.matrix(["还没"])
+    vectors.save()
+    assert len(TextVectors(Counting(), path)) == 1

@@ -1,0 +1,121 @@
+"""Labelled questions: what people really asked, and which section answers it (or that none does).
+
+`knowledge/questions/<set>.yaml` (each row `q`, `doc` (default: the article), `section` (null: nothing in the
+guidance answers it), optional `also`) holds the questions the team and independent writers labelled. Search uses
+them two ways, both by the character bigrams a question shares with them (no model, nothing to embed):
+
+* a question worded like a labelled one is answered from that one's section — when that section is among the
+  passages search found anyway (a labelled question about a section an updated guidance no longer has, or about a
+  document not loaded, changes nothing);
+* a question whose nearest labelled question is one labelled "not covered" ("企业微信一天能加多少好友") is refused
+  unless the dense voice finds a passage clearly close to it (an uploaded document that does cover it).
+
+A set can be left out (`without`) so that it is measured on a knowledge base that never saw it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.errors import ConfigError
+from bot.labelled import load_sets, set_names
+
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent.parent / "knowledge" / "questions"
+ARTICLE_DOC = "private-domain-prework"
+_NOISE_RE = re.compile(r"[\s\W_]+")
+
+
+@dataclass(frozen=True)
+class LabelledQuestion:
+    """One question and the (document, section) that answers it; `section` None: nothing in the guidance does."""
+
+    set: str
+    q: str
+    section: str | None
+    doc: str = ARTICLE_DOC
+    also: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> tuple[tuple[str, str], ...]:
+        """The (document, section) pairs that answer it."""
+        return tuple((self.doc, s) for s in (self.section, *self.also) if s) if self.section else ()
+
+
+def bigram_vector(text: str) -> Counter[str]:
+    """The character bigrams of a text (lower-cased, without spaces and punctuation), counted."""
+    t = _NOISE_RE.sub("", text.lower())
+    return Counter(t[i : i + 2] for i in range(len(t) - 1)) if len(t) > 1 else Counter(t)
+
+
+@dataclass(frozen=True, eq=False)
+class QuestionBank:
+    """The labelled questions, indexed by character bigram."""
+
+    rows: tuple[LabelledQuestion, ...] = ()
+    _postings: dict[str, list[tuple[int, float]]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for i, row in enumerate(self.rows):
+            v = bigram_vector(row.q)
+            norm = math.sqrt(sum(c * c for c in v.values())) or 1.0
+            for g, c in v.items():
+                postings.setdefault(g, []).append((i, c / norm))
+        object.__setattr__(self, "_postings", postings)
+
+    @classmethod
+    def load(cls, folder: Path = DEFAULT_QUESTIONS) -> QuestionBank:
+        """Every `<set>.yaml` in `folder` (none: an empty bank)."""
+        return cls(load_sets(folder, read_set))
+
+    @property
+    def sets(self) -> tuple[str, ...]:
+        """The sets' names, in load order."""
+        return set_names(self.rows)
+
+    def without(self, *names: str) -> QuestionBank:
+        """The bank minus some sets."""
+        return QuestionBank(tuple(r for r in self.rows if r.set not in names))
+
+    def nearest(self, query: str, *, covered: bool | None = None) -> tuple[float, LabelledQuestion | None]:
+        """The labelled question most like `query` (cosine of character bigrams) and the similarity; `covered`
+        True / False: among those with / without a section only."""
+        v = bigram_vector(query)
+        norm = math.sqrt(sum(c * c for c in v.values()))
+        if not norm:
+            return 0.0, None
+        sims: dict[int, float] = {}
+        for g, c in v.items():
+            for i, w in self._postings.get(g, ()):
+                sims[i] = sims.get(i, 0.0) + w * c
+        best, best_sim = None, 0.0
+        for i, s in sims.items():
+            row = self.rows[i]
+            if covered is not None and (row.section is not None) != covered:
+                continue
+            if s > best_sim or (s == best_sim and best is not None and i < best):
+                best, best_sim = i, s
+        return (best_sim / norm, self.rows[best]) if best is not None else (0.0, None)
+
+
+def read_set(path: Path) -> Sequence[LabelledQuestion]:
+    """The rows of one labelled set; a malformed row names the file and row."""
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path.name}: expected a list of labelled questions")
+    out = []
+    for i, row in enumerate(raw, 1):
+        try:
+            section = row.get("section")
+            out.append(LabelledQuestion(path.stem, str(row["q"]), None if section is None else str(section),
+                                        str(row.get("doc") or ARTICLE_DOC), tuple(map(str, row.get("also") or ()))))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ConfigError(f"{path.name} row {i}: {e!r}") from e
+    return out
