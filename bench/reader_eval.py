@@ -10,11 +10,12 @@
                                                      #   in-repo test server, plumbing figures only)
 
 The sets under knowledge/answers/ are what the reader learns from (its labelled answers) and what it was tuned on:
-`dev`, `holdout`, `holdout2` (the team's) and `twin`, `twin2`, `twin3` (each written for issue #10 by a helper that
-never saw the code, the rubric's examples or the other sets, run once at the end of a round, then added). A bank set
-is always read by a reader whose labelled answers are all the *other* sets (leave one set out), so its figures say
-how the reader does on answers it never saw — but the parameters were still chosen on them. Sets under
-bench/data/answers/ (`twin4`) are not in the bank and are run once (`--set twin4`) at the end of the round.
+`dev`, `holdout`, `holdout2` (the team's) and `twin`, `twin2`, `twin3`, `twin4` (each written for issue #10 by a
+helper that never saw the code, the rubric's examples or the other sets, run once at the end of a round, then added;
+twin4 on 2026-12-01). A bank set is always read by a reader whose labelled answers are all the *other* sets (leave one
+set out), so its figures say how the reader does on answers it never saw — but the parameters were still chosen on
+them. A new round's independent set goes under bench/data/answers/<name>.yaml (not in the bank), is listed in
+`UNSEEN` and run once (`--set <name>`) at the end of the round.
 
 Figures per set: accuracy on clear answers (target ≥ 0.9), asked again on clear answers, and **misread over all
 answers** (target ≤ 2%): a level recorded that is not the labelled one, or any level recorded for a vague, off-topic
@@ -39,7 +40,7 @@ from bot.interview.rubric import Rubric, load_rubric
 ROOT = Path(__file__).resolve().parent.parent
 BANK = AnswerBank.load()  # knowledge/answers/<set>.yaml: the sets the reader learns from (and was tuned on)
 UNSEEN_DIR = Path(__file__).resolve().parent / "data" / "answers"  # written independently, not in the bank
-UNSEEN: tuple[str, ...] = ("twin4",)  # kept out of the default run until their one measurement
+UNSEEN: tuple[str, ...] = ()  # kept out of the default run until their one measurement (none pending)
 
 
 def set_names() -> list[str]:

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         return self.knowledge_dir / "answers"
 
     @property
+    def reader_vectors_path(self) -> Path:
+        """The vectors of the reader's examples, kept across restarts (derived data: safe to delete)."""
+        return self.data_dir / "reader_vectors.npz"
+
+    @property
     def questions_dir(self) -> Path:
         """knowledge/questions/ (or KNOWLEDGE_DIR's): labelled questions search compares questions with."""
         return self.knowledge_dir / "questions"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import yaml
 
 
 class InSet(Protocol):
@@ -27,3 +29,8 @@ def load_sets(folder: Path, read_set: Callable[[Path], Iterable[Row]]) -> tuple[
 def set_names(rows: Sequence[InSet]) -> tuple[str, ...]:
     """The sets' names, in load order."""
     return tuple(dict.fromkeys(r.set for r in rows))
+
+
+def read_yaml(path: Path) -> Any:
+    """One set file's data (libyaml's parser when present: the sets are thousands of rows)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -204,7 +204,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         metrics = Metrics()
         sink = TeeSink(events, metrics)  # what the rooms emit is stored (/stats) and counted (/metrics)
         bank = await asyncio.to_thread(AnswerBank.load, settings.answers_dir)
-        reader = reader_for(store.embeddings, bank, vectors_path=settings.data_dir / "reader_vectors.npz")
+        reader = reader_for(store.embeddings, bank, vectors_path=settings.reader_vectors_path)
 
         def graph_for(current: Rubric) -> Any:
             return build_graph(rubric=current, checkpointer=checkpointer, citer=knowledge, reader=reader, llm=llm)

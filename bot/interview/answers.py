@@ -13,10 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from bot.errors import RubricError
-from bot.labelled import load_sets, set_names
+from bot.labelled import load_sets, read_yaml, set_names
 
 DEFAULT_ANSWERS = Path(__file__).resolve().parent.parent.parent / "knowledge" / "answers"
 
@@ -78,7 +76,7 @@ class AnswerBank:
 
 def read_set(path: Path) -> Iterable[LabelledAnswer]:
     """The rows of one labelled set; a malformed row names the file and row."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    raw = read_yaml(path) or []
     if not isinstance(raw, list):
         raise RubricError([f"{path.name}: expected a list of labelled answers"])
     for i, row in enumerate(raw, 1):

@@ -453,7 +453,7 @@ class AnswerReader:
         self.embedder = embedder
         self.semantic = params or SemanticParams()
         self.bank = bank or AnswerBank()
-        self._vectors = vectors or (TextVectors(embedder) if embedder is not None else None)
+        self._vectors = vectors if vectors is not None else (TextVectors(embedder) if embedder is not None else None)
         self._non_answers: tuple[np.ndarray, tuple[str, ...]] | None = None
         self._warming = threading.Event()
         self._last: tuple[str, np.ndarray] | None = None
@@ -487,7 +487,7 @@ class AnswerReader:
                 break
             self._options_matrix(question)
         else:
-            self._non_answer("预热")
+            self._non_answer_matrix()
         self._vectors.save()
 
     def stop_warm_up(self) -> None:
@@ -513,13 +513,17 @@ class AnswerReader:
             return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
         return {lv: float(np.sort(rows @ v)[-k:].mean()) for lv, rows in self._options_matrix(question)}
 
-    def _non_answer(self, text: str) -> tuple[float, str]:
-        """The closest labelled non-answer: its cosine similarity and kind (0, "" without any)."""
+    def _non_answer_matrix(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The labelled non-answers' unit vectors and kinds (embedded once)."""
         if self._non_answers is None:
             assert self._vectors is not None
             rows = self.bank.non_answers
             self._non_answers = (self._vectors.matrix([r.answer for r in rows]), tuple(r.kind for r in rows))
-        vectors, kinds = self._non_answers
+        return self._non_answers
+
+    def _non_answer(self, text: str) -> tuple[float, str]:
+        """The closest labelled non-answer: its cosine similarity and kind (0, "" without any)."""
+        vectors, kinds = self._non_answer_matrix()
         if not kinds:
             return 0.0, ""
         sims = vectors @ self._vector(text)

@@ -22,10 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from bot.errors import ConfigError
-from bot.labelled import load_sets, set_names
+from bot.labelled import load_sets, read_yaml, set_names
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent.parent / "knowledge" / "questions"
 ARTICLE_DOC = "private-domain-prework"
@@ -107,7 +105,7 @@ class QuestionBank:
 
 def read_set(path: Path) -> Sequence[LabelledQuestion]:
     """The rows of one labelled set; a malformed row names the file and row."""
-    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or []
+    raw = read_yaml(path) or []
     if not isinstance(raw, list):
         raise ConfigError(f"{path.name}: expected a list of labelled questions")
     out = []

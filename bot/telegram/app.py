@@ -111,6 +111,7 @@ async def _open_services(settings: Settings, bot: Bot, dp: Dispatcher, gate: Ser
     from aiogram.types import BotCommandScopeChat
 
     services = await stack.enter_async_context(open_services())
+    stack.callback(services.reader.stop_warm_up)  # a stopping bot does not wait for the reader's warm-up
     api_metrics.metrics = services.metrics
     if settings.redis_url:  # every instance paces each group in the one window Redis keeps
         pacer.coordinator = services.coordinator

@@ -123,3 +123,21 @@ def test_warm_up_embeds_every_example_once_and_can_stop() -> None:
     first = RUBRIC.questions[0]
     assert slow.calls == sum(1 + len(o.examples) + len(AnswerBank.load(DEFAULT_ANSWERS).examples(first.id, o.level))
                              for o in first.options)
+
+
+def test_the_products_reader_keeps_its_examples_vectors_for_the_next_start(tmp_path: Path) -> None:
+    from bot.interview.reader import reader_for
+    from bot.knowledge.embeddings import E5_MODEL_ID
+
+    class E5Like(Letters):
+        model_id = E5_MODEL_ID
+
+    path = tmp_path / "reader_vectors.npz"
+    first = E5Like()
+    reader_for(first, AnswerBank.load(DEFAULT_ANSWERS), vectors_path=path).warm_up(RUBRIC.questions)
+    assert path.exists() and first.calls > 0
+    again = E5Like()
+    restarted = reader_for(again, AnswerBank.load(DEFAULT_ANSWERS), vectors_path=path)
+    restarted.warm_up(RUBRIC.questions)
+    restarted.read(RUBRIC.question("goal_kpi"), "指标定了复购率")
+    assert again.calls == 1  # only the answer
