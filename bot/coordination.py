@@ -1,5 +1,6 @@
 """What several bot instances must share, behind one seam: a group's message window, per-session and per-thread
-locks, the ingest lock, the scheduler's leader lease and "seen once" marks (repeated webhook deliveries).
+locks, the ingest lock, the scheduler's leader lease and the claims of webhook deliveries (an update is handled once;
+one whose instance died is handled when Telegram delivers it again).
 
 * `LocalCoordinator` keeps them in this process (the embedded mode: one process);
 * `RedisCoordinator` keeps them in Redis (`REDIS_URL`), so every instance sees the same window, lock and marks.
@@ -15,7 +16,8 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 LOCK_TTL_MS = 30_000  # a lock whose holder died frees itself after this
 LOCK_POLL = 0.005  # seconds between attempts to take a busy lock
@@ -52,6 +54,28 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS[1] the mark; ARGV: the claim's value ('claim:<owner>'), lease ms. Returns {0, 0} when claimed now, {1, 0} when
+# done (any other value: a mark of an earlier version is a done one too), {2, ms left} while another claim holds it.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, 0} end
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, 6) == 'claim:' then return {2, redis.call('PTTL', KEYS[1])} end
+return {1, 0}
+"""
+
+ClaimStatus = Literal["claimed", "done", "busy"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One delivery's claim on a key (a webhook update): `claimed` — this delivery handles it, as `owner`, until
+    its lease ends; `done` — handled before, drop the delivery; `busy` — another delivery is handling it, for
+    `retry_after` more seconds at most (then its claim lapses: its instance died)."""
+
+    key: str
+    status: ClaimStatus
+    owner: str = ""
+    retry_after: float = 0.0
 
 
 class Coordinator(Protocol):
@@ -79,8 +103,16 @@ class Coordinator(Protocol):
         """Takes or renews the lease of `role` for `owner` (`ttl` seconds); False while another owner holds it."""
         ...
 
-    async def first_time(self, key: str, ttl: float) -> bool:
-        """Marks `key` for `ttl` seconds; False when it was marked already."""
+    async def claim(self, key: str, lease: float) -> Claim:
+        """Claims `key` for `lease` seconds, unless another claim holds it or it was settled."""
+        ...
+
+    async def settle(self, claim: Claim, ttl: float) -> None:
+        """Marks the claimed key done for `ttl` seconds: later claims of it are `done`."""
+        ...
+
+    async def release(self, claim: Claim) -> None:
+        """Drops the claim while it is still this one (not settled, not taken over): the next claim takes the key."""
         ...
 
     async def swap(self, key: str, value: str, ttl: float) -> str | None:
@@ -102,7 +134,7 @@ class LocalCoordinator:
     def __init__(self) -> None:
         self._windows: dict[str, deque[list[float | str]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._marks: dict[str, float] = {}
+        self._claims: dict[str, tuple[str | None, float]] = {}  # key: (owner, or None once settled; until)
         self._values: dict[str, tuple[str, float]] = {}
 
     async def take_slot(self, key: str, limit: int, window: float) -> tuple[float, str]:
@@ -141,15 +173,26 @@ class LocalCoordinator:
         """One process: it always leads."""
         return True
 
-    async def first_time(self, key: str, ttl: float) -> bool:
-        """Marks the key in this process."""
+    async def claim(self, key: str, lease: float) -> Claim:
+        """Claims the key in this process."""
         now = time.monotonic()
-        if self._marks.get(key, 0.0) > now:
-            return False
-        if len(self._marks) > 100_000:
-            self._marks = {k: v for k, v in self._marks.items() if v > now}
-        self._marks[key] = now + ttl
-        return True
+        owner, until = self._claims.get(key, ("", 0.0))
+        if until > now:
+            return Claim(key, "done") if owner is None else Claim(key, "busy", retry_after=until - now)
+        if len(self._claims) > 100_000:
+            self._claims = {k: v for k, v in self._claims.items() if v[1] > now}
+        claim = Claim(key, "claimed", owner=secrets.token_hex(8))
+        self._claims[key] = (claim.owner, now + lease)
+        return claim
+
+    async def settle(self, claim: Claim, ttl: float) -> None:
+        """Marks the key done in this process."""
+        self._claims[claim.key] = (None, time.monotonic() + ttl)
+
+    async def release(self, claim: Claim) -> None:
+        """Drops the claim if it is still this one."""
+        if self._claims.get(claim.key, (None, 0.0))[0] == claim.owner:
+            del self._claims[claim.key]
 
     async def swap(self, key: str, value: str, ttl: float) -> str | None:
         """Swaps the value in this process."""
@@ -177,6 +220,7 @@ class RedisCoordinator:
         self._restamp = client.register_script(_RESTAMP)
         self._release = client.register_script(_RELEASE)
         self._lead = client.register_script(_LEAD)
+        self._claim = client.register_script(_CLAIM)
 
     @classmethod
     def from_url(cls, url: str) -> RedisCoordinator:
@@ -224,9 +268,24 @@ class RedisCoordinator:
         """Takes or renews the lease atomically (a Lua script)."""
         return bool(await self._lead(keys=[f"{self.prefix}lead:{role}"], args=[owner, max(1, int(ttl * 1000))]))
 
-    async def first_time(self, key: str, ttl: float) -> bool:
-        """SET NX with a time to live."""
-        return bool(await self.redis.set(f"{self.prefix}seen:{key}", "1", nx=True, ex=max(1, int(ttl))))
+    async def claim(self, key: str, lease: float) -> Claim:
+        """SET NX with the lease as time to live, or what holds the key (a Lua script: atomic)."""
+        owner = secrets.token_hex(8)
+        state, left_ms = await self._claim(keys=[f"{self.prefix}seen:{key}"],
+                                           args=[f"claim:{owner}", max(1, int(lease * 1000))])
+        if int(state) == 0:
+            return Claim(key, "claimed", owner=owner)
+        if int(state) == 1:
+            return Claim(key, "done")
+        return Claim(key, "busy", retry_after=max(int(left_ms), 0) / 1000)
+
+    async def settle(self, claim: Claim, ttl: float) -> None:
+        """SET with a time to live (whoever held the key: it was handled)."""
+        await self.redis.set(f"{self.prefix}seen:{claim.key}", "done", ex=max(1, int(ttl)))
+
+    async def release(self, claim: Claim) -> None:
+        """DEL while the value is still this claim (a Lua script)."""
+        await self._release(keys=[f"{self.prefix}seen:{claim.key}"], args=[f"claim:{claim.owner}"])
 
     async def swap(self, key: str, value: str, ttl: float) -> str | None:
         """SET … GET with a time to live."""
@@ -243,13 +302,25 @@ class RedisCoordinator:
 
 
 class SharedSeenUpdates:
-    """The repeated-delivery check of the webhook (like `bot.db.SeenUpdates`) on a coordinator."""
+    """The webhook's delivery claims (like `bot.db.SeenUpdates`, whose rules they follow) on a coordinator: in Redis
+    with REDIS_URL, so a claim and a done mark are every instance's."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, *, lease: float | None = None) -> None:
+        from bot.db import SeenUpdates  # the owner of how long a claim lasts and a delivery can be repeated
+
         self.coordinator = coordinator
+        self.lease = SeenUpdates.LEASE_SECONDS if lease is None else lease
+        self.keep = SeenUpdates.KEEP_SECONDS
 
-    async def first_time(self, update_id: int) -> bool:
-        """False when another delivery of this update was handled already (by any instance)."""
-        from bot.db import SeenUpdates  # the owner of how long a delivery can be repeated
+    async def claim(self, update_id: int) -> Claim:
+        """Claims the update for this delivery (`claimed`), or tells it was handled (`done`) or is being handled
+        (`busy`) by another delivery, on any instance."""
+        return await self.coordinator.claim(f"update:{update_id}", self.lease)
 
-        return await self.coordinator.first_time(f"update:{update_id}", SeenUpdates.KEEP_SECONDS)
+    async def done(self, claim: Claim) -> None:
+        """Marks the update handled: later deliveries of it are dropped."""
+        await self.coordinator.settle(claim, self.keep)
+
+    async def release(self, claim: Claim) -> None:
+        """Gives the claim up (its handling was interrupted in a live process): the next delivery handles it."""
+        await self.coordinator.release(claim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiosqlite
+
+from bot.coordination import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +147,10 @@ CREATE TABLE IF NOT EXISTS benchmark_optout (
 );
 
 CREATE TABLE IF NOT EXISTS seen_updates (
-    update_id INTEGER PRIMARY KEY,    -- webhook deliveries already handled (Telegram retries a delivery it doubts)
-    seen_at REAL NOT NULL             -- Unix time; rows older than a day are pruned
+    update_id INTEGER PRIMARY KEY,    -- webhook updates claimed or handled (Telegram delivers again one it doubts)
+    seen_at REAL NOT NULL,            -- Unix time of the claim or of the handling; rows older than a day are pruned
+    claimed_until REAL,               -- a delivery handles it until then (later: its instance died); NULL: handled
+    claimed_by TEXT                   -- that delivery's random token: only it gives its claim up
 );
 
 CREATE TABLE IF NOT EXISTS pending_uploads (
@@ -174,6 +179,7 @@ ADDED_COLUMNS = {
     "group_participants": {"alias": "TEXT NOT NULL DEFAULT ''"},
     "group_questions": {"round": "INTEGER NOT NULL DEFAULT 1", "last_joined": "REAL", "deadline": "REAL",
                         "reminded": "INTEGER NOT NULL DEFAULT 0"},
+    "seen_updates": {"claimed_until": "REAL", "claimed_by": "TEXT"},  # the rows kept so far are handled ones (NULL)
 }
 
 TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
@@ -327,27 +333,66 @@ async def open_db(target: Path | str) -> AsyncIterator[Database]:
 
 
 class SeenUpdates:
-    """Which webhook updates were handled already, so a delivery Telegram retries is handled once (by whichever
-    instance shares this database)."""
+    """The claims of webhook deliveries, so that each update is handled once by whichever instance shares this
+    database, and one whose instance died while handling it is handled when Telegram delivers it again.
+
+    A delivery claims its update id for `lease` seconds before handling it, and marks it done once handled (a
+    handler error included). Another delivery of a done update is dropped; one of an update claimed by a delivery
+    still within its lease is told to come back later; a claim whose lease ran out (its instance died: nothing marked
+    it done or gave it up) is taken over. Only update ids are kept, a day (how long Telegram keeps an update).
+    """
 
     KEEP_SECONDS = 86400.0  # Telegram keeps an undelivered update for 24 hours
+    # Longer than a live delivery can take to be answered (aiogram answers after 55 s at the latest, Telegram waits
+    # about 60 s), so only a dead instance's claim lapses.
+    LEASE_SECONDS = 60.0
     PRUNE_EVERY = 500
 
-    def __init__(self, conn: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, conn: Database, *, clock: Callable[[], float] = time.time,
+                 lease: float = LEASE_SECONDS) -> None:
         self.conn = conn
         self.clock = clock
+        self.lease = lease
         self._since_prune = 0
 
-    async def first_time(self, update_id: int) -> bool:
-        """Records the update; False when it had been recorded before (a repeated delivery)."""
-        cur = await self.conn.execute("INSERT INTO seen_updates(update_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                      (update_id, self.clock()))
+    async def claim(self, update_id: int) -> Claim:
+        """Claims the update for this delivery (`claimed`), or tells it was handled (`done`) or is being handled
+        (`busy`, with the seconds left of that claim's lease) by another delivery."""
+        now, owner = self.clock(), secrets.token_hex(8)
+        cur = await self.conn.execute(
+            "INSERT INTO seen_updates(update_id, seen_at, claimed_until, claimed_by) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(update_id) DO UPDATE SET seen_at = excluded.seen_at, claimed_until = excluded.claimed_until, "
+            "claimed_by = excluded.claimed_by WHERE seen_updates.claimed_until < ?",
+            (update_id, now, now + self.lease, owner, now))
+        claimed = cur.rowcount == 1
+        held = [] if claimed else list(await self.conn.execute_fetchall(
+            "SELECT claimed_until FROM seen_updates WHERE update_id = ?", (update_id,)))
         self._since_prune += 1
         if self._since_prune >= self.PRUNE_EVERY:
             self._since_prune = 0
-            await self.conn.execute("DELETE FROM seen_updates WHERE seen_at < ?", (self.clock() - self.KEEP_SECONDS,))
+            await self.conn.execute("DELETE FROM seen_updates WHERE seen_at < ?", (now - self.KEEP_SECONDS,))
         await self.conn.commit()
-        return cur.rowcount == 1
+        key = str(update_id)
+        if claimed:
+            return Claim(key, "claimed", owner=owner)
+        if held and held[0][0] is None:
+            return Claim(key, "done")
+        until = float(held[0][0]) if held else now + 1.0  # gone meanwhile (pruned): ask again in a second
+        return Claim(key, "busy", retry_after=max(until - now, 0.0))
+
+    async def done(self, claim: Claim) -> None:
+        """Marks the update handled: later deliveries of it are dropped."""
+        await self.conn.execute(
+            "INSERT INTO seen_updates(update_id, seen_at) VALUES (?, ?) ON CONFLICT(update_id) DO UPDATE SET "
+            "seen_at = excluded.seen_at, claimed_until = NULL, claimed_by = NULL", (int(claim.key), self.clock()))
+        await self.conn.commit()
+
+    async def release(self, claim: Claim) -> None:
+        """Gives the claim up (its handling was interrupted in a live process): the next delivery handles the update
+        at once. A claim taken over or marked done since is left alone."""
+        await self.conn.execute("DELETE FROM seen_updates WHERE update_id = ? AND claimed_by = ?",
+                                (int(claim.key), claim.owner))
+        await self.conn.commit()
 
 
 class QuestionMessages:

@@ -1,5 +1,6 @@
 """The coordination seam, in-process and on a real Redis (started by the test): a window shared by every client,
-locks that exclude across clients, marks seen once; the group pacer keeps two instances under one limit together."""
+locks that exclude across clients, delivery claims held until done and lapsing with a dead instance; the group pacer
+keeps two instances under one limit together."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.coordination import LocalCoordinator, RedisCoordinator, SharedSeenUpdates
+from bot.coordination import Coordinator, LocalCoordinator, RedisCoordinator, SharedSeenUpdates
 from tests.servers import redis_server
 
 
@@ -52,12 +53,42 @@ async def test_a_lock_excludes_across_instances(pair) -> None:  # type: ignore[n
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
 
 
-async def test_an_update_is_seen_once_by_all_instances(pair) -> None:  # type: ignore[no-untyped-def]
-    a, b = pair
-    assert await SharedSeenUpdates(a).first_time(42)
-    assert not await SharedSeenUpdates(b).first_time(42)
-    assert await SharedSeenUpdates(b).first_time(43)
-    await a.ping()
+async def claims_hold_until_done_and_lapse_when_their_instance_dies(a: Coordinator, b: Coordinator) -> None:
+    """The delivery claims of two instances (`a`, `b`; the same one twice in one process)."""
+    lease = 0.5
+    one, two = SharedSeenUpdates(a, lease=lease), SharedSeenUpdates(b, lease=lease)
+    first = await one.claim(42)
+    assert first.status == "claimed"
+    busy = await two.claim(42)
+    assert busy.status == "busy" and 0 < busy.retry_after <= lease, "the other delivery is told to come back later"
+    await one.done(first)
+    assert [(await s.claim(42)).status for s in (one, two)] == ["done", "done"], "handled once, on either instance"
+
+    dead = await one.claim(43)  # its instance dies while handling it: nothing marks it done or gives it up
+    deadline = time.monotonic() + 10
+    while (taken := await two.claim(43)).status == "busy":  # the lease lapses
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert taken.status == "claimed" and taken.owner != dead.owner, "the lapsed claim is taken over"
+    await one.release(dead)
+    assert (await one.claim(43)).status == "busy", "the dead delivery's claim, given up late, frees nothing"
+    await two.done(taken)
+    assert (await one.claim(43)).status == "done"
+
+    interrupted = await one.claim(44)  # handling stopped in a live process (shutdown): given up at once
+    await one.release(interrupted)
+    assert (await two.claim(44)).status == "claimed"
+
+
+async def test_a_delivery_claim_holds_until_done_across_instances_and_lapses_with_its_instance(pair) -> None:  # type: ignore[no-untyped-def]
+    await claims_hold_until_done_and_lapse_when_their_instance_dies(*pair)
+    await pair[0].ping()
+
+
+async def test_an_update_marked_by_an_older_version_stays_handled(pair) -> None:  # type: ignore[no-untyped-def]
+    a, _ = pair
+    await a.redis.set("siyu:seen:update:7", "1", ex=60)  # the mark an earlier version set
+    assert (await SharedSeenUpdates(a).claim(7)).status == "done"
 
 
 async def test_the_ingest_lock_refuses_and_the_leader_lease_has_one_holder(pair) -> None:  # type: ignore[no-untyped-def]
@@ -90,9 +121,9 @@ async def test_the_local_coordinator_behaves_the_same_in_one_process() -> None:
     c = LocalCoordinator()
     assert [(await c.take_slot("k", 2, 5.0))[0] for _ in range(3)][:2] == [0.0, 0.0]
     assert (await c.take_slot("k", 2, 5.0))[0] > 0
-    assert await c.first_time("u", 10) and not await c.first_time("u", 10)
     async with c.lock("x"):
         assert c.lock("x").locked()  # type: ignore[attr-defined]
+    await claims_hold_until_done_and_lapse_when_their_instance_dies(c, c)
 
 
 async def test_two_pacers_on_one_redis_keep_a_group_under_one_limit(pair) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Builds the dispatcher and runs the bot: long polling, or a webhook when WEBHOOK_URL is set."""
+"""Builds the dispatcher and runs the bot: long polling, or a webhook when WEBHOOK_URL is set (each delivery answered
+once its update was handled, and each update handled once across instances)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -16,15 +18,26 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, TelegramObject
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 
 from bot.config import Settings
 from bot.report.reminders import Reminder
 from bot.telegram.keyboards import start_keyboard
-from bot.telegram.middlewares import ApiMetrics, GroupPacer, PinResponseTypes, RetryMiddleware, UpdateObserver
+from bot.telegram.middlewares import (
+    ApiMetrics,
+    GroupPacer,
+    LateCallbackAnswers,
+    PinResponseTypes,
+    RetryMiddleware,
+    UpdateObserver,
+)
 from bot.telegram.render import REMINDER_TEXT
 from bot.telegram.routers import admin, ask, common, errors, group, interview, privacy, reports
 
 if TYPE_CHECKING:
+    from bot.coordination import SharedSeenUpdates
+    from bot.db import SeenUpdates
     from bot.scheduler import Job
     from bot.services import Services
 
@@ -78,10 +91,12 @@ class ServicesGate(BaseMiddleware):
 
 def build_bot(settings: Settings, *, api_metrics: ApiMetrics | None = None, pacer: GroupPacer | None = None) -> Bot:
     """A Bot on the configured Bot API server, with the retry middleware, the group pacer, the error counter
-    (`api_metrics`, which gets the metrics once the services are open) and HTML parse mode."""
+    (`api_metrics`, which gets the metrics once the services are open), late callback answers let go and HTML parse
+    mode."""
     assert settings.bot_token is not None  # checked by the caller
     api = TelegramAPIServer.from_base(settings.bot_api_base) if settings.bot_api_base else None
     session = AiohttpSession(api=api) if api else AiohttpSession()
+    session.middleware(LateCallbackAnswers())
     # The pacer sits inside the retry loop's reach: every attempt, retries included, waits for a group slot.
     session.middleware(RetryMiddleware())
     session.middleware(pacer or GroupPacer(limit=settings.group_rate_limit, window=settings.group_rate_window))
@@ -171,7 +186,7 @@ async def run_telegram(settings: Settings, open_services: OpenServices) -> int:
     gate = ServicesGate()
     dp = build_dispatcher(group_edit_interval=settings.group_edit_interval)
     dp.update.outer_middleware(gate)
-    dp.update.outer_middleware(UpdateObserver(dedup=bool(settings.webhook_url)))
+    dp.update.outer_middleware(UpdateObserver())
     async with contextlib.AsyncExitStack() as stack:
         opening = asyncio.create_task(_open_services(settings, bot, dp, gate, stack, open_services, api_metrics,
                                                       pacer))
@@ -196,11 +211,9 @@ def _report_failure(task: asyncio.Task[None]) -> None:
         logger.error("start-up failed: %r", task.exception(), exc_info=task.exception())
 
 
-def ops_routes(app: Any, gate: ServicesGate) -> None:
+def ops_routes(app: web.Application, gate: ServicesGate) -> None:
     """`/healthz` (the process answers), `/readyz` (database, checkpointer and Chroma reachable: 200, else 503 with
     what failed) and `/metrics` (Prometheus) on the webhook server."""
-    from aiohttp import web
-
     from bot.ops import CONTENT_TYPE
 
     async def healthz(_: web.Request) -> web.Response:
@@ -227,21 +240,76 @@ def ops_routes(app: Any, gate: ServicesGate) -> None:
     app.router.add_get("/metrics", metrics)
 
 
+class WebhookHandler(SimpleRequestHandler):
+    """The webhook: a delivery is answered once its update was handled, and each update is handled once.
+
+    Telegram delivers an update again, to any instance behind the webhook URL, when a delivery got no 2xx answer
+    (the instance died, the connection dropped), so the 200 comes only after the handler finished — a handler error
+    included (the error router told the user; an update that always fails must not come back forever). Each
+    delivery first claims its update id (`seen_updates`, with a lease): one of an update handled before is answered
+    200 and dropped; one that another delivery is handling is answered 429 with Retry-After, so Telegram tries again
+    later; one whose claim lapsed (its instance died) is handled. The secret header is checked first (401).
+    """
+
+    BUSY_RETRY_AFTER = 5  # seconds at most before Telegram asks again about an update another delivery handles
+
+    def __init__(self, *, dispatcher: Dispatcher, bot: Bot, gate: ServicesGate, secret_token: str | None) -> None:
+        super().__init__(dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token)
+        self.gate = gate
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        """Claims the update, handles it (aiogram's answer after handling), marks it done; or drops or defers it."""
+        raw = await request.json(loads=bot.session.json_loads)
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        if not isinstance(update_id, int):
+            return await super()._handle_request(bot, request)  # not an update: aiogram refuses it
+        await self.gate.ready.wait()  # the claims live in the services, opened after the server starts
+        seen: SeenUpdates | SharedSeenUpdates = self.gate.services["seen_updates"]
+        claim = await seen.claim(update_id)
+        if claim.status == "done":
+            logger.info("update %s delivered again: handled once", update_id)
+            if (metrics := self.gate.services.get("metrics")) is not None:
+                metrics.duplicates.inc()
+            return web.json_response({})
+        if claim.status == "busy":
+            wait = max(1, min(self.BUSY_RETRY_AFTER, math.ceil(claim.retry_after)))
+            logger.info("update %s delivered again while another delivery handles it: asked to retry in %d s",
+                        update_id, wait)
+            return web.json_response(
+                {"ok": False, "error_code": 429, "description": f"update {update_id} is being handled",
+                 "parameters": {"retry_after": wait}}, status=429, headers={"Retry-After": str(wait)})
+        try:
+            response = await super()._handle_request(bot, request)
+        except asyncio.CancelledError:
+            # Stopped in a live process (shutdown): the next delivery need not wait for the lease to lapse.
+            with contextlib.suppress(Exception):
+                await seen.release(claim)
+            raise
+        except Exception:  # noqa: BLE001 - an error the error router let through: acknowledged all the same
+            logger.warning("update %s failed outside the error router: acknowledged, not retried", update_id)
+            await seen.done(claim)
+            return web.json_response({})
+        await seen.done(claim)
+        return response
+
+
+def webhook_app(dp: Dispatcher, bot: Bot, gate: ServicesGate, *, path: str, secret: str | None) -> web.Application:
+    """The webhook server's application: the webhook at `path` (`WebhookHandler`) and the operations endpoints."""
+    app = web.Application()
+    WebhookHandler(dispatcher=dp, bot=bot, gate=gate, secret_token=secret).register(app, path=path)
+    ops_routes(app, gate)
+    setup_application(app, dp, bot=bot)
+    return app
+
+
 async def _serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings, gate: ServicesGate) -> None:
     """Serves the webhook (and the operations endpoints) with aiohttp until SIGTERM/SIGINT."""
     import signal
     from urllib.parse import urlparse
 
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-    from aiohttp import web
-
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    app = web.Application()
     path = urlparse(settings.webhook_url or "").path or "/webhook"
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
-    ops_routes(app, gate)
-    setup_application(app, dp, bot=bot)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(webhook_app(dp, bot, gate, path=path, secret=secret))
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     await site.start()

@@ -1,6 +1,6 @@
 """Middlewares: requests wait out 429s and retry network errors with backoff (aiogram does neither by itself) and
-are paced per group; Bot API errors and updates are counted for /metrics; a repeated webhook delivery is handled
-once."""
+are paced per group; a callback query answered too late does not stop its handler; Bot API errors and updates are
+counted for /metrics."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 
@@ -56,6 +62,26 @@ class RetryMiddleware(BaseRequestMiddleware):
                 logger.warning("%s on %s: retrying in %.1f s", type(e).__name__, type(method).__name__, wait)
                 await asyncio.sleep(wait)
 
+
+
+class LateCallbackAnswers(BaseRequestMiddleware):
+    """A callback query answered after Telegram stopped waiting for it ("query is too old") is let go: the press
+    still takes effect, only its little notice is lost.
+
+    It happens when a press is handled late — delivered again after the instance that first took it died — and
+    the handler must go on past `query.answer()` to record the press and show what follows.
+    """
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        """Sends the request; an expired callback answer counts as sent."""
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as e:
+            if not (isinstance(method, AnswerCallbackQuery) and "query is too old" in e.message):
+                raise
+            logger.info("callback query %s answered too late: carrying on", method.callback_query_id)
+            return True  # type: ignore[return-value]  # what answerCallbackQuery returns
 
 
 # Methods Telegram counts against a group's ~20 messages a minute (edits included, in practice).
@@ -126,25 +152,17 @@ class ApiMetrics(BaseRequestMiddleware):
 
 
 class UpdateObserver(BaseMiddleware):
-    """Counts every update and times its handling; in webhook mode, handles a delivery Telegram repeats once.
+    """Counts every update and times its handling (a webhook delivery Telegram repeats is dropped before it gets
+    here: `bot.telegram.app.WebhookHandler`).
 
-    Sits after the services gate (it needs `metrics` and `seen_updates` from the handler data).
+    Sits after the services gate (it needs `metrics` from the handler data).
     """
-
-    def __init__(self, *, dedup: bool) -> None:
-        self.dedup = dedup
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
-        """Runs the handler (unless the update was handled before) and records the time it took."""
+        """Runs the handler and records the time it took."""
         metrics: Metrics | None = data.get("metrics")
         kind = getattr(event, "event_type", "unknown") if isinstance(event, Update) else type(event).__name__
-        if self.dedup and isinstance(event, Update) and data.get("seen_updates") is not None \
-                and not await data["seen_updates"].first_time(event.update_id):
-            logger.info("update %s delivered again: handled once", event.update_id)
-            if metrics is not None:
-                metrics.duplicates.inc()
-            return None
         start = time.perf_counter()
         try:
             return await handler(event, data)

@@ -21,7 +21,7 @@ from .entities import (
     utf16_len,
 )
 from .flood import FloodControl, FloodLimits
-from .models import ApiCall, ApiError, Button, CallbackAnswer, SentMessage, StoredFile, Undelivered
+from .models import ApiCall, ApiError, Button, CallbackAnswer, SentMessage, StoredFile, Undelivered, WebhookDelivery
 from .server import MB, BotAPIServer, Params, SimUser, image_size
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "SimUser",
     "StoredFile",
     "Undelivered",
+    "WebhookDelivery",
     "image_size",
     "parse_html",
     "parse_markdown",

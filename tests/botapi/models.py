@@ -5,6 +5,7 @@
 * :class:`ApiCall` - one Bot API request and its outcome.
 * :class:`CallbackAnswer` - what the bot answered to a callback query.
 * :class:`Undelivered` - an update that the bot never got (privacy mode, allowed_updates ...).
+* :class:`WebhookDelivery` - one attempt to deliver an update to the webhook, and how it ended.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "SentMessage",
     "StoredFile",
     "Undelivered",
+    "WebhookDelivery",
 ]
 
 
@@ -279,3 +281,19 @@ class Undelivered:
 
     update: dict[str, Any]
     reason: str  # "privacy_mode" | "bot_not_in_chat" | "allowed_updates" | ...
+
+
+@dataclass
+class WebhookDelivery:
+    """One POST of an update to the webhook: `status` is the HTTP answer (None: no answer — the connection failed,
+    dropped or timed out, see `error`); only a 2xx answer confirms the update, anything else is tried again."""
+
+    update_id: int
+    status: int | None
+    error: str | None = None
+    retry_after: int | None = None  # the Retry-After the webhook asked for
+
+    @property
+    def ok(self) -> bool:
+        """Whether the delivery confirmed the update."""
+        return self.status is not None and 200 <= self.status < 300

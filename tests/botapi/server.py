@@ -56,6 +56,7 @@ from .models import (
     SentMessage,
     StoredFile,
     Undelivered,
+    WebhookDelivery,
 )
 
 __all__ = ["BotAPIServer", "Params", "SimUser", "MB"]
@@ -538,6 +539,14 @@ class BotAPIServer(Serving):
     * ``max_photo_size`` / ``max_document_size`` / ``max_download_size`` - upload limits.
     * ``strict_html_entities`` - reject unknown named HTML entities such as ``&nbsp;``.
     * ``clock`` - monotonic clock used for flood control and callback expiry.
+    * ``webhook_retry_delay`` - seconds before a failed webhook delivery is tried again (doubling, at most 2 s;
+      Telegram starts at 1 s and doubles up to a minute), unless the webhook answered with ``Retry-After``.
+    * ``webhook_timeout`` - seconds a delivery waits for the webhook's answer (Telegram's: about 60).
+
+    Webhook deliveries follow Telegram's rules: up to ``max_connections`` (setWebhook, default 40) at once, one at
+    a time per queue (a chat's messages, one user's button presses), so a later update of a queue waits until the
+    one before it is confirmed; only a 2xx answer confirms an update - a non-2xx answer, a dropped connection or a
+    timeout delivers it again. Every attempt is kept in :attr:`webhook_deliveries`.
     """
 
     def __init__(
@@ -583,12 +592,13 @@ class BotAPIServer(Serving):
         self.strict_html_entities = strict_html_entities
         self.allow_http_webhook = allow_http_webhook
         self.webhook_retry_delay = webhook_retry_delay
-        self.webhook_timeout = 10.0
+        self.webhook_timeout = 60.0
         self.poll_interval = poll_interval
 
         self.calls: list[ApiCall] = []
         self.updates: list[dict[str, Any]] = []
         self.undelivered: list[Undelivered] = []
+        self.webhook_deliveries: list[WebhookDelivery] = []
         self.uploads: list[StoredFile] = []
         self.files: dict[str, StoredFile] = {}
         self.downloads: list[str] = []
@@ -605,6 +615,7 @@ class BotAPIServer(Serving):
         self._webhook: _Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self._webhook_wake = asyncio.Event()
+        self._webhook_retry: dict[int, tuple[float, float]] = {}  # update id: (next delay, loop time of next try)
         self._queries: dict[str, _Query] = {}
         self._answers: dict[str, CallbackAnswer] = {}
         self._actions: list[tuple[int, str, int | None]] = []
@@ -1733,35 +1744,85 @@ class BotAPIServer(Serving):
         return info
 
     async def _webhook_loop(self) -> None:
-        delay = self.webhook_retry_delay
-        while not self._closing:
-            hook = self._webhook
-            if hook is None:
-                return
-            self._drop_disallowed(hook.allowed_updates)
-            if not self._pending:
-                self._webhook_wake.clear()
-                await self._webhook_wake.wait()
-                continue
-            update = self._pending[0]
-            delivered = await self._post_webhook(hook, update)
-            if self._webhook is not hook:
-                continue
-            if delivered:
-                delay = self.webhook_retry_delay
-                if self._pending and self._pending[0] is update:
-                    self._pending.pop(0)
-                self.fetched_update_ids.add(update["update_id"])
-                self._notify()
-            else:
-                self._notify()
-                self._webhook_wake.clear()
+        """Delivers pending updates to the webhook while one is set (see the class docstring for the rules)."""
+        loop = asyncio.get_running_loop()
+        flights: dict[int, tuple[_Webhook, dict[str, Any], asyncio.Task[WebhookDelivery]]] = {}
+        try:
+            while not self._closing:
+                self._webhook_wake.clear()  # before looking: whatever changes from here on wakes the wait below
+                for update_id, (sent_to, update, task) in list(flights.items()):
+                    if task.done():
+                        del flights[update_id]
+                        failure = "cancelled" if task.cancelled() else task.exception()
+                        self._settle_delivery(sent_to, update, task.result() if failure is None else
+                                              WebhookDelivery(update_id, None, f"delivery failed: {failure!r}"))
+                hook = self._webhook
+                if hook is None and not flights:
+                    return
+                wake_at = None
+                if hook is not None:
+                    self._drop_disallowed(hook.allowed_updates)
+                    wake_at = self._launch_deliveries(hook, flights, loop.time())
+                timeout = None if wake_at is None else max(0.0, wake_at - loop.time())
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._webhook_wake.wait(), timeout=delay)
-                delay = min(delay * 2, 2.0)
+                    await asyncio.wait_for(self._webhook_wake.wait(), timeout=timeout)
+        finally:
+            for _, _, task in flights.values():
+                task.cancel()
 
-    async def _post_webhook(self, hook: _Webhook, update: dict[str, Any]) -> bool:
+    @staticmethod
+    def _webhook_queue(update: dict[str, Any]) -> tuple[str, Any]:
+        """Telegram's delivery queue of an update: a button press is its user's, a message its chat's."""
+        query = update.get("callback_query")
+        if isinstance(query, dict):
+            return "user", query.get("from", {}).get("id")
+        for payload in update.values():
+            if isinstance(payload, dict) and isinstance(payload.get("chat"), dict):
+                return "chat", payload["chat"].get("id")
+        return "update", update["update_id"]
+
+    def _launch_deliveries(self, hook: _Webhook,
+                           flights: dict[int, tuple[_Webhook, dict[str, Any], asyncio.Task[WebhookDelivery]]],
+                           now: float) -> float | None:
+        """Starts a delivery of each queue's first pending update that is due; returns when the next retry is due."""
+        busy = {self._webhook_queue(update) for _, update, _ in flights.values()}
+        wake_at: float | None = None
+        for update in self._pending:
+            if len(flights) >= hook.max_connections:
+                break
+            queue = self._webhook_queue(update)
+            if queue in busy:
+                continue
+            busy.add(queue)  # the updates behind it wait until it is confirmed
+            due = self._webhook_retry.get(update["update_id"], (0.0, 0.0))[1]
+            if due > now:
+                wake_at = due if wake_at is None else min(wake_at, due)
+                continue
+            task = asyncio.get_running_loop().create_task(self._post_webhook(hook, update))
+            task.add_done_callback(lambda _: self._webhook_wake.set())
+            flights[update["update_id"]] = (hook, update, task)
+        return wake_at
+
+    def _settle_delivery(self, hook: _Webhook, update: dict[str, Any], delivery: WebhookDelivery) -> None:
+        """Confirms a delivered update, or schedules its next attempt."""
+        self.webhook_deliveries.append(delivery)
+        update_id = update["update_id"]
+        if self._webhook is not hook:  # the webhook changed meanwhile: it gets the update again
+            self._notify()
+            return
+        if delivery.ok:
+            self._webhook_retry.pop(update_id, None)
+            self._pending = [u for u in self._pending if u is not update]
+            self.fetched_update_ids.add(update_id)
+        else:
+            delay = self._webhook_retry.get(update_id, (self.webhook_retry_delay, 0.0))[0]
+            wait = float(delivery.retry_after) if delivery.retry_after is not None else delay
+            self._webhook_retry[update_id] = (min(delay * 2, 2.0), asyncio.get_running_loop().time() + wait)
+        self._notify()
+
+    async def _post_webhook(self, hook: _Webhook, update: dict[str, Any]) -> WebhookDelivery:
         assert self._http is not None
+        update_id = int(update["update_id"])
         headers = {"Content-Type": "application/json"}
         if hook.secret_token:
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret_token
@@ -1776,11 +1837,13 @@ class BotAPIServer(Serving):
                 if not 200 <= response.status < 300:
                     hook.last_error_date = int(time.time())
                     hook.last_error_message = f"Wrong response from the webhook: {response.status} {response.reason}"
-                    return False
+                    retry_after = response.headers.get("Retry-After", "")
+                    return WebhookDelivery(update_id, response.status, hook.last_error_message,
+                                           min(int(retry_after), 3600) if retry_after.isdigit() else None)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             hook.last_error_date = int(time.time())
             hook.last_error_message = f"Connection failed: {exc.__class__.__name__}: {exc}"
-            return False
+            return WebhookDelivery(update_id, None, hook.last_error_message)
         if body.strip():
             try:
                 reply = json.loads(body)
@@ -1789,7 +1852,7 @@ class BotAPIServer(Serving):
             if isinstance(reply, dict) and isinstance(reply.get("method"), str):
                 method = reply.pop("method")
                 await self._execute(method, reply, {}, source="webhook-reply")
-        return True
+        return WebhookDelivery(update_id, response.status)
 
     # ================================================================== methods: messages
 

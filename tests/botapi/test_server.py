@@ -895,6 +895,76 @@ async def test_aiogram_webhook_end_to_end(server: BotAPIServer, bot: Bot) -> Non
         await bot.delete_webhook()
 
 
+@pytest.mark.asyncio
+async def test_webhook_redelivers_after_an_error_answer_or_a_dropped_connection_and_keeps_the_chat_in_order(
+        server: BotAPIServer, bot: Bot) -> None:
+    # Like Telegram: only a 2xx answer confirms an update; a non-2xx answer or a connection dropped before the
+    # answer delivers it again (after the Retry-After the webhook asked for, if any); the chat's next update waits.
+    arrivals: list[tuple[int, float]] = []
+    answers = iter(["500", "drop", "429", "200"])
+
+    async def hook(request: web.Request) -> web.StreamResponse:
+        update = await request.json()
+        arrivals.append((update["update_id"], asyncio.get_running_loop().time()))
+        if len(arrivals) > 4:
+            return web.json_response({})
+        answer = next(answers)
+        if answer == "drop":  # as when the instance dies while handling the update
+            assert request.transport is not None
+            request.transport.abort()
+            return web.json_response({})
+        if answer == "429":
+            return web.json_response({"ok": False}, status=429, headers={"Retry-After": "1"})
+        return web.json_response({}, status=int(answer))
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    async with serve(app, "/hook") as url:
+        user = server.user(1001)
+        user.send("one")
+        user.send("two")
+        assert await bot.set_webhook(url)
+        await server.wait_for(lambda: not server.pending_updates, timeout=15, description="both updates confirmed")
+        await bot.delete_webhook()
+    deliveries = [(d.update_id, d.status) for d in server.webhook_deliveries]
+    one, two = (u["update_id"] for u in server.updates)
+    assert deliveries == [(one, 500), (one, None), (one, 429), (one, 200), (two, 200)]
+    assert [u for u, _ in arrivals] == [one, one, one, one, two], "the chat's next update waited for the first"
+    assert server.webhook_deliveries[2].retry_after == 1
+    assert arrivals[3][1] - arrivals[2][1] >= 0.9, "the Retry-After the webhook asked for was waited out"
+    assert server.fetched_update_ids >= {one, two}
+
+
+@pytest.mark.asyncio
+async def test_webhook_delivers_other_chats_while_one_update_is_in_flight(server: BotAPIServer, bot: Bot) -> None:
+    # Telegram keeps up to max_connections deliveries open, one per queue (a chat, a user's presses): an update
+    # being handled holds back only the updates of its own queue.
+    alice, bob = server.user(1001), server.user(1002)
+    arrived: list[str] = []
+    bob_arrived = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        text = (await request.json())["message"]["text"]
+        arrived.append(text)
+        if text == "alice 1":
+            await bob_arrived.wait()  # never set if deliveries went one at a time
+        if text == "bob":
+            bob_arrived.set()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    async with serve(app, "/hook") as url:
+        alice.send("alice 1")
+        alice.send("alice 2")
+        bob.send("bob")
+        assert await bot.set_webhook(url)
+        await server.wait_for(lambda: not server.pending_updates, timeout=15, description="every update confirmed")
+        await bot.delete_webhook()
+    assert arrived.index("bob") < arrived.index("alice 2"), arrived
+    assert arrived.index("alice 1") < arrived.index("alice 2"), "alice's second message waited for her first"
+
+
 # =========================================================================== parser units
 
 
