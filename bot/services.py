@@ -96,6 +96,23 @@ def build_store(settings: Settings) -> VersionStore:
     return VersionStore(client, make_embeddings(settings.embedding_backend, settings.embedding_model))
 
 
+def build_reader(settings: Settings, embeddings: object) -> AnswerReader:
+    """The free-text reader: the embedding model's voice (e5), the labelled answers of KNOWLEDGE_DIR/answers, and the
+    examples' vectors kept in DATA_DIR for the next start."""
+    from bot.interview.answers import AnswerBank
+    from bot.interview.reader import reader_for
+
+    return reader_for(embeddings, AnswerBank.load(settings.answers_dir), vectors_path=settings.reader_vectors_path)
+
+
+def warm_reader(settings: Settings) -> None:
+    """Embeds the reader's examples into DATA_DIR now (a bot started afterwards finds them, as after a restart)."""
+    rubric = load_rubric_if_present(settings)
+    if rubric is not None:
+        reader = build_reader(settings, make_embeddings(settings.embedding_backend, settings.embedding_model))
+        reader.warm_up(rubric.questions)
+
+
 def ensure_knowledge(settings: Settings, store: VersionStore, rubric: Rubric | None) -> None:
     """Builds the knowledge base from knowledge/ on first start (so a fresh clone works with one command); says in
     one line when the active version was embedded by another model."""
@@ -171,9 +188,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
     With LLM_MODEL set, the chat model is built and sent one test prompt in the background; a model that does not
     answer is reported once, and every use of it falls back to the deterministic path.
     """
-    from bot.interview.answers import AnswerBank
     from bot.interview.graph import build_graph
-    from bot.interview.reader import reader_for
 
     offline_guards(settings)
     if store is None:
@@ -203,8 +218,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         events = EventLog(db)
         metrics = Metrics()
         sink = TeeSink(events, metrics)  # what the rooms emit is stored (/stats) and counted (/metrics)
-        bank = await asyncio.to_thread(AnswerBank.load, settings.answers_dir)
-        reader = reader_for(store.embeddings, bank, vectors_path=settings.reader_vectors_path)
+        reader = await asyncio.to_thread(build_reader, settings, store.embeddings)
 
         def graph_for(current: Rubric) -> Any:
             return build_graph(rubric=current, checkpointer=checkpointer, citer=knowledge, reader=reader, llm=llm)

@@ -31,12 +31,11 @@ def write_set(folder: Path, name: str, text: str) -> Path:
 def kb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the guidance ingested once (real Chroma, the default e5 embeddings)."""
     from bot.config import Settings
-    from bot.interview.answers import AnswerBank
-    from bot.interview.reader import reader_for
     from bot.interview.rubric import load_rubric
     from bot.knowledge.embeddings import E5Embeddings
     from bot.knowledge.ingest import LOCK_FILE, Ingestor, collect_sources
     from bot.knowledge.store import VersionStore, make_client
+    from bot.services import warm_reader
 
     data = tmp_path_factory.mktemp("kb-template")
     store = VersionStore(make_client(data_dir=data, chroma_url=None), E5Embeddings())
@@ -44,8 +43,7 @@ def kb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Ingestor(store, lock_path=data / LOCK_FILE).ingest(collect_sources(KNOWLEDGE),
                                                        required_sections=rubric.cited_sections())
     # The reader's examples embedded once for every bot a test starts on a copy of this data dir.
-    vectors = Settings(_env_file=None, data_dir=data).reader_vectors_path  # type: ignore[call-arg]
-    reader_for(store.embeddings, AnswerBank.load(KNOWLEDGE / "answers"), vectors_path=vectors).warm_up(rubric.questions)
+    warm_reader(Settings(_env_file=None, data_dir=data, knowledge_dir=KNOWLEDGE))  # type: ignore[call-arg]
     return data
 
 
