@@ -256,6 +256,17 @@ class WebhookHandler(SimpleRequestHandler):
     def __init__(self, *, dispatcher: Dispatcher, bot: Bot, gate: ServicesGate, secret_token: str | None) -> None:
         super().__init__(dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token)
         self.gate = gate
+        self._releasing: set[asyncio.Future[None]] = set()  # claims given up by handlers a shutdown cancelled
+
+    def register(self, app: web.Application, /, path: str, **kwargs: Any) -> None:
+        """The route, and a clean-up that waits for the claims cancelled handlers give up (the database closes
+        after the server, so the next delivery need not wait for their leases)."""
+        super().register(app, path=path, **kwargs)
+        app.on_cleanup.append(self._finish_releases)
+
+    async def _finish_releases(self, app: web.Application) -> None:
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
 
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         """Claims the update, handles it (aiogram's answer after handling), marks it done; or drops or defers it."""
@@ -281,9 +292,11 @@ class WebhookHandler(SimpleRequestHandler):
         try:
             response = await super()._handle_request(bot, request)
         except asyncio.CancelledError:
-            # Stopped in a live process (shutdown): the next delivery need not wait for the lease to lapse.
-            with contextlib.suppress(Exception):
-                await seen.release(claim)
+            # Stopped in a live process (shutdown): the next delivery need not wait for the lease to lapse. The
+            # release runs on its own (this task is being cancelled) and the server's clean-up waits for it.
+            release = asyncio.ensure_future(seen.release(claim))
+            self._releasing.add(release)
+            release.add_done_callback(self._releasing.discard)
             raise
         except Exception:  # noqa: BLE001 - an error the error router let through: acknowledged all the same
             logger.warning("update %s failed outside the error router: acknowledged, not retried", update_id)
