@@ -5,14 +5,17 @@
     python -m bench.reader_eval --no-bank            # without the labelled answers (the round-2 reader)
     python -m bench.reader_eval --rules-only         # the deterministic rules alone (no embedding model)
     python -m bench.reader_eval --grid               # the sweep the semantic parameters were chosen with
+    python -m bench.reader_eval --fit                # fit the decision on the labelled answers (knowledge/reader_model.yaml)
+    python -m bench.reader_eval --no-model           # the hand-set agreement rules instead of the fitted decision
     python -m bench.reader_eval --llm                # + the chat model of LLM_MODEL/LLM_BASE_URL/LLM_API_KEY on the
                                                      #   answers the rules + e5 leave unclear (--llm-test-server: the
                                                      #   in-repo test server, plumbing figures only)
 
 The sets under knowledge/answers/ are what the reader learns from (its labelled answers) and what it was tuned on:
-`dev`, `holdout`, `holdout2` (the team's) and `twin`, `twin2`, `twin3`, `twin4` (each written for issue #10 by a
-helper that never saw the code, the rubric's examples or the other sets, run once at the end of a round, then added;
-twin4 on 2026-12-01). A bank set is always read by a reader whose labelled answers are all the *other* sets (leave one
+`dev`, `holdout`, `holdout2` (the team's) and `twin` … `twin6` (each written for issue #10 by a helper that never
+saw the code, the rubric's examples or the other sets, run once at the end of a round, then added; twin5 and twin6 on
+2026-12-01). The fitted decision (knowledge/reader_model.yaml, `--fit`) is measured the same way: a bank set is read
+with weights fitted on the other sets (`--no-model`: the hand-set agreement rules instead, the in-run baseline). A bank set is always read by a reader whose labelled answers are all the *other* sets (leave one
 set out), so its figures say how the reader does on answers it never saw — but the parameters were still chosen on
 them. A new round's independent set goes under bench/data/answers/<name>.yaml (not in the bank), is listed in
 `UNSEEN` and run once (`--set <name>`) at the end of the round.
@@ -33,14 +36,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bot.interview.answers import AnswerBank, LabelledAnswer, read_set
-from bot.interview.reader import AnswerReader, Embedder, SemanticParams
+from bot.interview.calibration import DEFAULT_MODEL, ReaderModel, Voices, features, fit
+from bot.interview.reader import AnswerReader, Embedder, Reading, SemanticParams
 from bot.interview.rubric import Rubric, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK = AnswerBank.load()  # knowledge/answers/<set>.yaml: the sets the reader learns from (and was tuned on)
 UNSEEN_DIR = Path(__file__).resolve().parent / "data" / "answers"  # written independently, not in the bank
 UNSEEN: tuple[str, ...] = ()  # kept out of the default run until their one measurement (none pending)
+L2 = 0.1  # the fit's penalty (chosen on the bank's sets, each left out)
+MISREAD_TARGET = 0.02  # the threshold is the lowest keeping the pooled misreads over all answers at most this
+THRESHOLDS = tuple(round(0.5 + 0.01 * i, 2) for i in range(50))
+AGREE_THRESHOLDS = tuple(round(0.3 + 0.1 * i, 1) for i in range(7))  # with the hand-set rules reading the same
 
 
 def set_names() -> list[str]:
@@ -125,23 +135,112 @@ def _embedder() -> _Memo:
 
 
 def make_reader(*, rules_only: bool = False, params: SemanticParams | None = None, bank: AnswerBank | None = None,
-                ) -> AnswerReader:
-    """The default reader (rules + e5 + the labelled answers of `bank`), or the rules alone."""
-    return AnswerReader(embedder=None if rules_only else _embedder(), params=params, bank=bank)
+                model: ReaderModel | None = None) -> AnswerReader:
+    """The default reader (rules + e5 + the labelled answers of `bank` + the fitted decision), or the rules alone."""
+    return AnswerReader(embedder=None if rules_only else _embedder(), params=params, bank=bank, model=model)
 
 
 def reader_for_set(name: str, *, rules_only: bool = False, use_bank: bool = True,
-                   params: SemanticParams | None = None) -> AnswerReader:
-    """The reader a set is measured on: it has learned from every bank set but that one (leave one set out)."""
-    return make_reader(rules_only=rules_only, params=params, bank=BANK.without(name) if use_bank else None)
+                   params: SemanticParams | None = None, use_model: bool = True) -> AnswerReader:
+    """The reader a set is measured on: it has learned from every bank set but that one (leave one set out) — its
+    labelled answers and its fitted decision (the product's model for a set outside the bank)."""
+    model = None
+    if use_model and use_bank and not rules_only:
+        model = model_without(name) if name in BANK.sets else ReaderModel.load()
+    return make_reader(rules_only=rules_only, params=params, bank=BANK.without(name) if use_bank else None,
+                       model=model)
+
+
+@functools.cache
+def _rubric() -> Rubric:
+    return load_rubric(ROOT / "knowledge" / "rubric.yaml")
+
+
+@functools.cache
+def voices_of_set(name: str) -> tuple[tuple[dict[str, Any], Voices | Reading, int | None], ...]:
+    """Each row of a bank set with what the reader's voices say of it and the hand-set rules' reading, the set left out
+    of the labelled answers."""
+    reader = reader_for_set(name, use_model=False)
+    out = []
+    for r in load_rows(name):
+        question, text = _rubric().question(r["question"]), str(r["answer"])
+        v = reader.voices(question, text)
+        out.append((r, v, v.level if isinstance(v, Reading) else reader.read(question, text).level))
+    return tuple(out)
+
+
+def _target(row: dict[str, Any], levels: list[int]) -> int | None:
+    """The feature row a labelled answer should pick: its level, or "no option" (last) for a non-answer; None for an
+    ambiguous answer (not fitted on)."""
+    if row.get("kind") in ("vague", "offtopic", "question"):
+        return len(levels)
+    if row.get("clear") and row.get("level") is not None:
+        return levels.index(int(row["level"]))
+    return None
+
+
+def samples(names: Sequence[str]) -> list[tuple[np.ndarray, int]]:
+    """The fit's samples: each answer the voices speak on, with its target row."""
+    out = []
+    for name in names:
+        for row, v, _ in voices_of_set(name):
+            if isinstance(v, Voices) and (y := _target(row, v.levels)) is not None:
+                out.append((features(v), y))
+    return out
+
+
+@functools.cache
+def _weights_without(name: str) -> tuple[float, ...]:
+    return fit(samples([n for n in BANK.sets if n != name]), l2=L2)
+
+
+def model_without(name: str, thresholds: tuple[float, float] | None = None) -> ReaderModel:
+    """The decision fitted on every bank set but `name`, with the product's thresholds (or `thresholds`: the
+    threshold and the agreement threshold)."""
+    if thresholds is None:
+        shipped = ReaderModel.load() if DEFAULT_MODEL.exists() else ReaderModel((), 0.9)
+        thresholds = (shipped.threshold, shipped.agree_threshold)
+    return ReaderModel(_weights_without(name), thresholds[0], agree_threshold=thresholds[1])
+
+
+def _counts(model: ReaderModel, name: str) -> tuple[int, int, int, int, int]:
+    """Right, asked again (clear answers), misread (all), clear answers, rows — from the remembered voices."""
+    right = asked = misread = clear = 0
+    rows = voices_of_set(name)
+    for row, v, hand in rows:
+        level = v.level if isinstance(v, Reading) else model.decide(v, hand)[0]
+        if row.get("clear"):
+            clear += 1
+            right += level == row["level"]
+            asked += level is None
+        misread += level is not None and level != row.get("level")
+    return right, asked, misread, clear, len(rows)
+
+
+def fit_model() -> ReaderModel:
+    """The product's decision: weights fitted on every bank set; the thresholds those reading the most clear answers
+    right with the pooled misreads (each set read by weights fitted without it) at most MISREAD_TARGET."""
+    best: tuple[float, float, float] = (-1.0, THRESHOLDS[-1], 1.01)
+    for threshold in THRESHOLDS:
+        for agree in (*AGREE_THRESHOLDS, 1.01):
+            if agree > threshold and agree <= 1.0:
+                continue
+            totals = np.sum([_counts(model_without(n, (threshold, agree)), n) for n in BANK.sets], axis=0)
+            right, asked, misread, clear, rows = (int(x) for x in totals)
+            if misread / rows <= MISREAD_TARGET and right / clear > best[0]:
+                best = (right / clear, threshold, agree)
+                print(f"  threshold {threshold:.2f}, with the rules {agree:.2f}: read right {right / clear:.3f}, "
+                      f"asked again {asked / clear:.3f}, misread over all answers {misread / rows:.3f}",
+                      file=sys.stderr)
+    return ReaderModel(fit(samples(BANK.sets), l2=L2), best[1], BANK.sets, len(BANK.rows), best[2])
 
 
 def pooled(rubric: Rubric, *, params: SemanticParams | None = None, threshold: float | None = None,
-           use_bank: bool = True) -> dict[str, float]:
+           use_bank: bool = True, use_model: bool = True) -> dict[str, float]:
     """Every bank set read by a reader that never saw it (leave one set out), figures over their union."""
     totals: dict[str, float] = {}
     for name in BANK.sets:
-        reader = reader_for_set(name, params=params, use_bank=use_bank)
+        reader = reader_for_set(name, params=params, use_bank=use_bank, use_model=use_model)
         if threshold is not None:
             reader.threshold = threshold
         m = evaluate(rubric, load_rows(name), reader)
@@ -161,7 +260,7 @@ def grid(rubric: Rubric) -> None:
     for accept, floor, veto in itertools.product((0.01, 0.02, 0.03, 0.04), (0.75, 0.78, 0.8, 0.83),
                                                  (0.3, 0.5, 0.7, 1.0)):
         params = SemanticParams(accept_margin=accept, min_similarity=floor, veto_confidence=veto)
-        m = pooled(rubric, params=params)
+        m = pooled(rubric, params=params, use_model=False)
         out.append((m["accuracy_clear"] - 3 * max(0.0, m["misread_all"] - 0.02), params, m))
         print(f"accept={accept} floor={floor} veto={veto}: accuracy {m['accuracy_clear']:.3f} "
               f"asked {m['asked_again_clear']:.3f} misread(all) {m['misread_all']:.3f}", file=sys.stderr, flush=True)
@@ -221,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print misses (bank sets only)")
     parser.add_argument("--rules-only", action="store_true", help="the rules without the embedding voice")
     parser.add_argument("--no-bank", action="store_true", help="without the labelled answers (the round-2 reader)")
+    parser.add_argument("--no-model", action="store_true", help="the hand-set agreement rules instead of the fitted "
+                        "decision (the third round's reader)")
+    parser.add_argument("--fit", action="store_true",
+                        help=f"fit the decision on the bank's sets and write {DEFAULT_MODEL.name}")
     parser.add_argument("--grid", action="store_true", help="sweep the semantic parameters on the bank's sets")
     parser.add_argument("--llm", action="store_true", help="also run the configured chat model (LLM_* settings)")
     parser.add_argument("--llm-test-server", action="store_true", help="with --llm: the in-repo test server")
@@ -233,10 +336,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.grid:
         grid(rubric)
         return 0
+    if args.fit:
+        model = fit_model()
+        model.save(DEFAULT_MODEL)
+        print(f"wrote {DEFAULT_MODEL} (threshold {model.threshold:.2f}, fitted on {len(model.fitted_on)} sets, "
+              f"{model.rows} labelled answers)")
+        return 0
     names = args.sets or [n for n in set_names() if n not in UNSEEN]
     for name in names:
         rows = load_rows(name)
-        reader = reader_for_set(name, rules_only=args.rules_only, use_bank=not args.no_bank)
+        reader = reader_for_set(name, rules_only=args.rules_only, use_bank=not args.no_bank,
+                                use_model=not args.no_model)
         start = time.perf_counter()
         m = evaluate(rubric, rows, reader, verbose=args.verbose and name in BANK.sets)
         per_answer_ms = (time.perf_counter() - start) * 1000 / max(len(rows), 1)
@@ -244,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tag += "" if name in BANK.sets else " (independent, run once)"
         print(fmt(name, m) + f"; {per_answer_ms:.1f} ms/answer{tag}")
     if not args.sets and not args.rules_only:
-        m = pooled(rubric, use_bank=not args.no_bank)
+        m = pooled(rubric, use_bank=not args.no_bank, use_model=not args.no_model)
         print(f"[bank sets, each left out] accuracy on clear answers {m['accuracy_clear']:.3f} (n={m['clear']:.0f}), "
               f"asked again {m['asked_again_clear']:.3f}; misread over all answers {m['misread_all']:.3f} "
               f"(n={m['rows']:.0f})")

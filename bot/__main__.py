@@ -37,11 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _search(settings: Settings, query: str, k: int, as_json: bool) -> int:
     # A single search needs the store and the index only: no database, no checkpointer, no LangGraph.
-    from bot.knowledge.questions import QuestionBank
-    from bot.knowledge.search import KnowledgeBase
-    from bot.services import build_store
+    from bot.services import build_knowledge_base, build_store
 
-    kb = KnowledgeBase(build_store(settings), questions=QuestionBank.load(settings.questions_dir))
+    kb = build_knowledge_base(settings, build_store(settings))
     if kb.active_version() is None:
         print("知识库为空：请先运行 python ingest.py", file=sys.stderr)
         return 2

@@ -140,6 +140,17 @@ class Settings(BaseSettings):
         return self.knowledge_dir / "answers"
 
     @property
+    def search_model_path(self) -> Path:
+        """knowledge/search_model.yaml (or KNOWLEDGE_DIR's): the order of candidate sections, fitted on the labelled
+        questions."""
+        return self.knowledge_dir / "search_model.yaml"
+
+    @property
+    def reader_model_path(self) -> Path:
+        """knowledge/reader_model.yaml (or KNOWLEDGE_DIR's): the reader's decision, fitted on the labelled answers."""
+        return self.knowledge_dir / "reader_model.yaml"
+
+    @property
     def reader_vectors_path(self) -> Path:
         """The vectors of the reader's examples, kept across restarts (derived data: safe to delete)."""
         return self.data_dir / "reader_vectors.npz"

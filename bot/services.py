@@ -96,13 +96,29 @@ def build_store(settings: Settings) -> VersionStore:
     return VersionStore(client, make_embeddings(settings.embedding_backend, settings.embedding_model))
 
 
+def build_knowledge_base(settings: Settings, store: VersionStore) -> KnowledgeBase:
+    """Search over the store's active version, with the labelled questions of KNOWLEDGE_DIR/questions and the gate and
+    ranker fitted on them (KNOWLEDGE_DIR/search_model.yaml; without the file, the hand-set rules and the fused
+    order)."""
+    from bot.knowledge.ranking import SearchModel
+
+    path = settings.search_model_path
+    model = SearchModel.load(path) if path.exists() else None
+    return KnowledgeBase(store, questions=QuestionBank.load(settings.questions_dir), model=model)
+
+
 def build_reader(settings: Settings, embeddings: object) -> AnswerReader:
-    """The free-text reader: the embedding model's voice (e5), the labelled answers of KNOWLEDGE_DIR/answers, and the
-    examples' vectors kept in DATA_DIR for the next start."""
+    """The free-text reader: the embedding model's voice (e5), the labelled answers of KNOWLEDGE_DIR/answers, the
+    decision fitted on them (KNOWLEDGE_DIR/reader_model.yaml; without the file, the hand-set agreement rules), and
+    the examples' vectors kept in DATA_DIR for the next start."""
     from bot.interview.answers import AnswerBank
+    from bot.interview.calibration import ReaderModel
     from bot.interview.reader import reader_for
 
-    return reader_for(embeddings, AnswerBank.load(settings.answers_dir), vectors_path=settings.reader_vectors_path)
+    path = settings.reader_model_path
+    model = ReaderModel.load(path) if path.exists() else None
+    return reader_for(embeddings, AnswerBank.load(settings.answers_dir), vectors_path=settings.reader_vectors_path,
+                      model=model)
 
 
 def warm_reader(settings: Settings) -> None:
@@ -202,7 +218,7 @@ async def open_services(settings: Settings, *, first_start: bool = True, store: 
         if first_start:  # instances starting together build the knowledge base once (the others wait, then find it)
             async with coordinator.lock(INGEST_LOCK):
                 await asyncio.to_thread(ensure_knowledge, settings, store, rubric)
-        knowledge = KnowledgeBase(store, questions=await asyncio.to_thread(QuestionBank.load, settings.questions_dir))
+        knowledge = await asyncio.to_thread(build_knowledge_base, settings, store)
         rubrics = RubricHolder(rubric)
         try:
             llm = build_chat_model(settings)

@@ -13,6 +13,13 @@ Three voices are combined:
   in one clause and not done in another ("A 做了，B 还没") is partly; the clause after a contrast (但/不过/只是)
   weighs more than the one before it.
 
+With e5, the product's reader decides from the voices with a model fitted on the labelled answers
+(bot/interview/calibration.py, knowledge/reader_model.yaml): each option's probability, and that of "no option", from
+the e5 similarities, the rules' scores, the phrases, the cues, the answer's shape and its likeness to labelled
+non-answers; the most likely option is recorded when its probability reaches the model's threshold (chosen so that
+misreads stay at most 2% of all answers on sets the fit never saw), otherwise the interview asks again. Without the
+model file (or with the rules alone), the hand-set agreement rules below decide.
+
 Confidence reflects agreement between the three voices: it drops when only general cues speak and they cover
 little of the answer (clauses with content but no cue may say the opposite), and when another option's examples are
 clearly closer or another option's phrase is present. The threshold (THRESHOLD) is calibrated on dev + holdout.
@@ -47,6 +54,7 @@ import yaml
 
 from bot.errors import RubricError
 from bot.interview.answers import AnswerBank
+from bot.interview.calibration import ReaderModel, Voices
 from bot.interview.pinyin import pinyin_to_hanzi
 from bot.interview.rubric import Option, Question
 from bot.knowledge.embeddings import E5_MODEL_ID, TextVectors
@@ -254,6 +262,8 @@ class _RuleVerdict:
     mixed: bool = False  # done here, not there: neither end of the scale
     # "A 做好了，但 <words the rules cannot read>": the contrast announces a reservation, so not the top level.
     reservation: bool = False
+    cue: float | None = None  # readiness implied by the general cues, 0–1 (None: none read)
+    coverage: float = 0.0  # how much of the answer the cues read
 
     def sure(self, threshold: float) -> bool:
         return self.confidence >= threshold and self.evidence >= 0.4
@@ -448,9 +458,11 @@ class AnswerReader:
 
     def __init__(self, *, threshold: float = THRESHOLD, embedder: Embedder | None = None,
                  params: SemanticParams | None = None, bank: AnswerBank | None = None,
-                 vectors: TextVectors | None = None) -> None:
+                 vectors: TextVectors | None = None, model: ReaderModel | None = None) -> None:
         self.threshold = threshold
         self.embedder = embedder
+        # The fitted decision (bot/interview/calibration.py); without it, the hand-set agreement rules below.
+        self.model = model if embedder is not None else None
         self.semantic = params or SemanticParams()
         self.bank = bank or AnswerBank()
         self._vectors = vectors if vectors is not None else (TextVectors(embedder) if embedder is not None else None)
@@ -540,7 +552,53 @@ class AnswerReader:
             return False
         return not (rules.reservation and level == question.max_level)
 
+    def voices(self, question: Question, text: str) -> Voices | Reading:
+        """What each voice says about an answer, or the reading when a plain rule decides it first (empty, an option
+        chosen by number or label, a side question, a hedged statement)."""
+        first = self._rules(question, text)
+        return first if isinstance(first, Reading) else self._voices(question, *first)
+
+    def _rules(self, question: Question, text: str) -> Reading | tuple[str, _RuleVerdict]:
+        """The normalised text and the rules' verdict, or the reading when a plain rule decides it first."""
+        t = _norm(text)
+        early = self._early(question, t)
+        if early is not None:
+            return early
+        rules = self._read_rules(question, t)
+        if rules.abstain:
+            return Reading(None, min(rules.confidence, 0.2), f"unsure (hedged or vague) {rules.detail}", "unclear")
+        return t, rules
+
+    def _voices(self, question: Question, t: str, rules: _RuleVerdict) -> Voices:
+        near, kind = self._non_answer(t)
+        sims = self.semantic_scores(question, t)
+        return Voices(sims, rules.scores, rules.level, rules.confidence, rules.evidence, rules.sure(self.threshold),
+                      rules.hits, rules.cue, rules.coverage, rules.mixed, rules.reservation,
+                      {lv: self._allowed(question, rules, lv) for lv in sims}, near, kind, question.max_level)
+
+    def _decide_model(self, question: Question, t: str, rules: _RuleVerdict, model: ReaderModel) -> Reading:
+        """The fitted decision: the most likely option if likely enough, else ask again (a side question when the
+        message is most like a labelled one)."""
+        v = self._voices(question, t, rules)
+        probs = model.probabilities(v)
+        # Below the threshold, the hand-set rules reading the same option are a second, independent opinion.
+        hand = self._decide_hand(question, t, rules).level if model.wants_second_opinion(probs) else None
+        level, p = model.choose(probs, hand)
+        detail = f"p={p:.2f} {rules.detail} e5={ {k: round(x, 3) for k, x in v.e5.items()} } near={v.near:.3f}"
+        if level is not None:
+            return Reading(level, p, f"model{'+rules' if hand == level else ''} {detail}")
+        margin = self.semantic.non_answer_margin or 0.0
+        if v.near_kind == "question" and v.near >= max(v.e5.values()) + margin:
+            return Reading(None, 0.0, f"like a labelled side question {detail}", "question")
+        return Reading(None, min(p, 0.5), f"unsure (model) {detail}", "unclear")
+
     def _decide(self, question: Question, t: str, rules: _RuleVerdict) -> Reading:
+        """The fitted decision when there is a model, else the hand-set one."""
+        if self.model is not None:
+            return self._decide_model(question, t, rules, self.model)
+        return self._decide_hand(question, t, rules)
+
+    def _decide_hand(self, question: Question, t: str, rules: _RuleVerdict) -> Reading:
         """The embedding's nearest option, checked by the rules; unsure (asks again) when they disagree."""
         margin = self.semantic.non_answer_margin
         if margin is not None:
@@ -661,7 +719,18 @@ class AnswerReader:
 
     def read(self, question: Question, text: str) -> Reading:
         """Reads one answer to `question`."""
-        t = _norm(text)
+        first = self._rules(question, text)
+        if isinstance(first, Reading):
+            return first
+        t, rules = first
+        if self.embedder is None:
+            if rules.sure(self.threshold) and self._allowed(question, rules, rules.level):
+                return Reading(rules.level, rules.confidence, rules.detail)
+            return Reading(None, rules.confidence, f"unsure (best {rules.level}) {rules.detail}", "unclear")
+        return self._decide(question, t, rules)
+
+    def _early(self, question: Question, t: str) -> Reading | None:
+        """Empty, an option chosen by number or label, or a side question: decided before any voice is heard."""
         if not _PUNCT_RE.sub("", t):
             return Reading(None, 0.0, "empty", "unclear")
         choice = self._choice(question, t)
@@ -669,14 +738,7 @@ class AnswerReader:
             return Reading(choice, 1.0, "option chosen by number or label")
         if is_side_question(t):
             return Reading(None, 0.0, "a question, not an answer", "question")
-        rules = self._read_rules(question, t)
-        if rules.abstain:
-            return Reading(None, min(rules.confidence, 0.2), f"unsure (hedged or vague) {rules.detail}", "unclear")
-        if self.embedder is None:
-            if rules.sure(self.threshold) and self._allowed(question, rules, rules.level):
-                return Reading(rules.level, rules.confidence, rules.detail)
-            return Reading(None, rules.confidence, f"unsure (best {rules.level}) {rules.detail}", "unclear")
-        return self._decide(question, t, rules)
+        return None
 
     def _read_rules(self, question: Question, t: str) -> _RuleVerdict:
         """The rules' best level and confidence (phrases, example bigrams, readiness cues)."""
@@ -768,15 +830,17 @@ class AnswerReader:
             detail += " abstain"
         if reservation:
             detail += " reservation"
-        return _RuleVerdict(best, confidence, evidence, detail, scores, abstain, hits, mixed, reservation)
+        return _RuleVerdict(best, confidence, evidence, detail, scores, abstain, hits, mixed, reservation, cue,
+                            coverage)
 
 
 def reader_for(embeddings: object, bank: AnswerBank | None = None, *, vectors_path: Path | None = None,
-               ) -> AnswerReader:
+               model: ReaderModel | None = None) -> AnswerReader:
     """The reader for the knowledge base's embedding model: rules plus the e5 voice (its thresholds are e5's), or the
     rules alone for any other model; both compare answers with the labelled answers of `bank` too. The examples'
-    vectors are kept in `vectors_path`."""
+    vectors are kept in `vectors_path`. With e5, `model` (knowledge/reader_model.yaml) decides from the voices; its
+    features are e5's, so the rules alone never use it."""
     if getattr(embeddings, "model_id", None) == E5_MODEL_ID and hasattr(embeddings, "embed_queries"):
         vectors = TextVectors(embeddings, vectors_path)  # type: ignore[arg-type]
-        return AnswerReader(embedder=embeddings, bank=bank, vectors=vectors)  # type: ignore[arg-type]
+        return AnswerReader(embedder=embeddings, bank=bank, vectors=vectors, model=model)  # type: ignore[arg-type]
     return AnswerReader(bank=bank)

@@ -45,6 +45,14 @@ class LabelledQuestion:
         """The (document, section) pairs that answer it."""
         return tuple((self.doc, s) for s in (self.section, *self.also) if s) if self.section else ()
 
+    def holds_for(self, documents: frozenset[str] | None) -> bool:
+        """Whether the label is about a knowledge base of these documents. "Not covered" was judged against the
+        article and the question's own document: it says nothing about a document uploaded since (which may cover
+        it). A section label always holds (search only uses it when it finds that section)."""
+        if self.section is not None or documents is None:
+            return True
+        return documents <= {ARTICLE_DOC, self.doc}
+
 
 def bigram_vector(text: str) -> Counter[str]:
     """The character bigrams of a text (lower-cased, without spaces and punctuation), counted."""
@@ -82,25 +90,40 @@ class QuestionBank:
         """The bank minus some sets."""
         return QuestionBank(tuple(r for r in self.rows if r.set not in names))
 
-    def nearest(self, query: str, *, covered: bool | None = None) -> tuple[float, LabelledQuestion | None]:
-        """The labelled question most like `query` (cosine of character bigrams) and the similarity; `covered`
-        True / False: among those with / without a section only."""
+    def _similarities(self, query: str) -> dict[int, float]:
+        """Each labelled question sharing a bigram with `query`: its cosine similarity (by row)."""
         v = bigram_vector(query)
         norm = math.sqrt(sum(c * c for c in v.values()))
         if not norm:
-            return 0.0, None
+            return {}
         sims: dict[int, float] = {}
         for g, c in v.items():
             for i, w in self._postings.get(g, ()):
                 sims[i] = sims.get(i, 0.0) + w * c
+        return {i: s / norm for i, s in sims.items()}
+
+    def section_similarities(self, query: str) -> dict[tuple[str, str], float]:
+        """Per (document, section): the similarity of the most similar labelled question it answers."""
+        out: dict[tuple[str, str], float] = {}
+        for i, s in self._similarities(query).items():
+            for key in self.rows[i].answers:
+                if s > out.get(key, 0.0):
+                    out[key] = s
+        return out
+
+    def nearest(self, query: str, *, covered: bool | None = None,
+                documents: frozenset[str] | None = None) -> tuple[float, LabelledQuestion | None]:
+        """The labelled question most like `query` (cosine of character bigrams) and the similarity; `covered`
+        True / False: among those with / without a section only; `documents`: only labels about a knowledge base of
+        these documents (`LabelledQuestion.holds_for`)."""
         best, best_sim = None, 0.0
-        for i, s in sims.items():
+        for i, s in self._similarities(query).items():
             row = self.rows[i]
-            if covered is not None and (row.section is not None) != covered:
+            if (covered is not None and (row.section is not None) != covered) or not row.holds_for(documents):
                 continue
             if s > best_sim or (s == best_sim and best is not None and i < best):
                 best, best_sim = i, s
-        return (best_sim / norm, self.rows[best]) if best is not None else (0.0, None)
+        return (best_sim, self.rows[best]) if best is not None else (0.0, None)
 
 
 def read_set(path: Path) -> Sequence[LabelledQuestion]:

@@ -34,6 +34,7 @@ import numpy as np
 from bot.knowledge.chunking import Chunk, split_sentences
 from bot.knowledge.lexical import BM25Index, ChineseTokenizer
 from bot.knowledge.questions import QuestionBank
+from bot.knowledge.ranking import CANDIDATES, CoverageEvidence, SearchModel, SectionEvidence
 from bot.knowledge.store import VersionInfo, VersionStore
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class _Index:
     hub: dict[str, np.ndarray] | None = None  # per script: every chunk's mean similarity to the probe questions
     # Per document: its chunks' positions and, per script, the probes' mean best similarity to that document alone.
     doc_null: dict[str, tuple[np.ndarray, dict[str, float]]] | None = None
+    documents: frozenset[str] | None = None  # the version's document ids (computed on first use)
 
     def knows(self, word: str) -> bool:
         return word in self.body or word in self.titles
@@ -156,9 +158,12 @@ class KnowledgeBase:
 
     def __init__(self, store: VersionStore, *, tokenizer: ChineseTokenizer | None = None,
                  params: SearchParams | None = None, probes: Sequence[str] | None = None,
-                 questions: QuestionBank | None = None) -> None:
+                 questions: QuestionBank | None = None, model: SearchModel | None = None) -> None:
         self.store = store
         self.questions = questions or QuestionBank()
+        # The fitted gate and order of the candidate sections (bot/knowledge/ranking.py), used when the store's
+        # embedding model is the one it was fitted for; otherwise the hand-set rules and the fused order.
+        self.model = model
         self.tokenizer = tokenizer or ChineseTokenizer()
         self.params = params or SearchParams()
         self._probes = tuple(probes) if probes is not None else self.tokenizer.lexicon.probes
@@ -170,7 +175,7 @@ class KnowledgeBase:
     def with_params(self, **changes: object) -> KnowledgeBase:
         """A copy with other parameters that shares the store, the tokenizer and (when k1/b agree) the index."""
         kb = KnowledgeBase(self.store, tokenizer=self.tokenizer, params=replace(self.params, **changes),  # type: ignore[arg-type]
-                           probes=self._probes, questions=self.questions)
+                           probes=self._probes, questions=self.questions, model=self.model)
         kb._index = self._index
         kb._probe_vectors = self._probe_vectors
         return kb
@@ -180,6 +185,49 @@ class KnowledgeBase:
         kb = self.with_params()
         kb.questions = questions
         return kb
+
+    def with_model(self, model: SearchModel | None) -> KnowledgeBase:
+        """A copy with another fitted search model, or none (sharing the store, the tokenizer and the index)."""
+        kb = self.with_params()
+        kb.model = model
+        return kb
+
+    def _fitted(self) -> SearchModel | None:
+        """The search model, if it was fitted for the store's embedding model (its cosine features are that model's)."""
+        model = self.model
+        if model is None or model.model_id != self.store.model_id:
+            if model is not None and "model" not in self._warned:
+                self._warned.add("model")
+                logger.warning("the search model was fitted for %s, not %s: using the hand-set rules",
+                               model.model_id, self.store.model_id)
+            return None
+        return model
+
+    def coverage_evidence(self, query: str) -> CoverageEvidence | None:
+        """What the gate reads of a question (None: no dense voice, so the gate cannot judge it)."""
+        index = self._current()
+        if index is None or not query.strip() or not index.chunks:
+            return None
+        qv = self._query_vector(index, query)
+        if qv is None:
+            return None
+        return self._coverage_evidence(index, query, qv, self._candidates(index, query, self._parts(index, query, qv,
+                                                                                                      None)))
+
+    @staticmethod
+    def _documents(index: _Index) -> frozenset[str]:
+        """The documents of the version."""
+        if index.documents is None:
+            index.documents = frozenset(c.doc_id for c in index.chunks)
+        return index.documents
+
+    def _coverage_evidence(self, index: _Index, query: str, qv: np.ndarray,
+                           cands: Sequence[SectionEvidence]) -> CoverageEvidence:
+        like_not, _ = self.questions.nearest(query, covered=False, documents=self._documents(index))
+        like, _ = self.questions.nearest(query, covered=True)
+        return CoverageEvidence(self._margin(index, query, qv) or 0.0, self._evidence(index, query),
+                                self._coverage(index, query), like_not, like, _script(query) == "en",
+                                tuple(cands[:CANDIDATES]))
 
     def _current(self) -> _Index | None:
         active = self.store.active_id()
@@ -380,7 +428,7 @@ class KnowledgeBase:
         evidence = self._evidence(index, query)
         margin = None if qv is None else self._margin(index, query, qv)
         if p.off_topic_match:
-            similarity, nearest = self.questions.nearest(query)
+            similarity, nearest = self.questions.nearest(query, documents=self._documents(index))
             if (nearest is not None and nearest.section is None and similarity >= p.off_topic_match
                     and (margin is None or margin < p.off_topic_margin)):
                 return False  # asked like a question labelled "not covered", and no passage is clearly close
@@ -398,30 +446,69 @@ class KnowledgeBase:
         return (margin >= p.strong_margin and evidence >= p.strong_evidence
                 and self._coverage(index, query) >= p.strong_coverage)
 
-    def _scores(self, index: _Index, query: str, qv: np.ndarray | None, section: str | None) -> np.ndarray:
-        """Fused score of every chunk (0 for chunks outside the section filter)."""
+    def _parts(self, index: _Index, query: str, qv: np.ndarray | None, section: str | None) -> dict[str, np.ndarray]:
+        """Every voice's score of every chunk (0 outside the section filter), and their weighted sum "fused"."""
         p = self.params
+        n = len(index.chunks)
         mask = None if section is None else (index.sections == section)
 
         def part(scores: np.ndarray) -> np.ndarray:
             return _normalised(scores if mask is None else np.where(mask, scores, 0.0))
 
-        fused = np.zeros(len(index.chunks), dtype=np.float64)
+        zero = np.zeros(n, dtype=np.float64)
+        parts = {"words": zero, "headings": zero, "bigrams": zero, "dense": zero, "cosine": zero, "adjusted": zero}
         if p.use_lexical:
             words = self.tokenizer.tokens(query, query=True)
-            fused += part(index.body.scores(words))
+            parts["words"] = part(index.body.scores(words))
             if p.title_weight:
-                fused += p.title_weight * part(index.titles.scores(words))
+                parts["headings"] = part(index.titles.scores(words))
             if p.bigram_weight and index.bigrams is not None:
-                fused += p.bigram_weight * part(index.bigrams.scores(self.tokenizer.bigrams(query)))
+                parts["bigrams"] = part(index.bigrams.scores(self.tokenizer.bigrams(query)))
         if qv is not None and index.vectors is not None and p.dense_weight:
             sims = (index.vectors @ qv).astype(np.float64)
+            parts["cosine"] = sims
             hub = self._hub(index, _script(query)) if p.hub_weight else None
             if hub is not None:
                 sims = sims - p.hub_weight * hub
+            parts["adjusted"] = sims
             dense = _min_max(sims, p.dense_depth)
-            fused += p.dense_weight * (dense if mask is None else np.where(mask, dense, 0.0))
-        return fused
+            parts["dense"] = dense if mask is None else np.where(mask, dense, 0.0)
+        parts["fused"] = (parts["words"] + p.title_weight * parts["headings"] + p.bigram_weight * parts["bigrams"]
+                          + p.dense_weight * parts["dense"])
+        return parts
+
+    def _scores(self, index: _Index, query: str, qv: np.ndarray | None, section: str | None) -> np.ndarray:
+        """Fused score of every chunk (0 for chunks outside the section filter)."""
+        return self._parts(index, query, qv, section)["fused"]
+
+    def candidates(self, query: str) -> list[SectionEvidence]:
+        """The best CANDIDATES sections by fused score with what each voice says of them — what the ranker orders
+        (whether or not the guidance covers the question)."""
+        index = self._current()
+        if index is None or not query.strip() or not index.chunks:
+            return []
+        return self._candidates(index, query, self._parts(index, query, self._query_vector(index, query), None))
+
+    def _candidates(self, index: _Index, query: str, parts: dict[str, np.ndarray],
+                    n: int = CANDIDATES) -> list[SectionEvidence]:
+        fused = parts["fused"]
+        pool = np.flatnonzero(fused > 0)
+        depth = 8 * n
+        if len(pool) > depth:  # the best chunks hold the best sections (and their best values)
+            pool = pool[np.argpartition(-fused[pool], depth - 1)[:depth]]
+        best: dict[tuple[str, str], dict[str, float]] = {}
+        for i in sorted(pool.tolist(), key=lambda i: (-fused[i], i)):
+            c = index.chunks[i]
+            values = best.get((c.doc_id, c.section))
+            if values is None:
+                best[(c.doc_id, c.section)] = {"chunk": i, **{k: float(v[i]) for k, v in parts.items()}}
+            else:
+                for k, v in parts.items():
+                    values[k] = max(values[k], float(v[i]))
+        labelled = self.questions.section_similarities(query) if self.questions.rows else {}
+        return [SectionEvidence(doc, section, int(v["chunk"]), v["fused"], v["words"], v["headings"], v["bigrams"],
+                                v["dense"], v["cosine"], v["adjusted"], labelled.get((doc, section), 0.0))
+                for (doc, section), v in list(best.items())[:n]]
 
     def search(self, query: str, *, k: int = 3, section: str | None = None, off_topic: bool = True) -> list[Passage]:
         """The k best passages (one per section), or [] when the guidance does not cover the question."""
@@ -429,7 +516,14 @@ class KnowledgeBase:
         if index is None or not query.strip() or not index.chunks:
             return []
         qv = self._query_vector(index, query)
-        if off_topic and not self._covered(index, query, qv):
+        model = self._fitted()
+        if model is not None and qv is not None:
+            cands = self._candidates(index, query, self._parts(index, query, qv, None), max(k, CANDIDATES))
+            if off_topic and not model.gate.answers(self._coverage_evidence(index, query, qv, cands)):
+                return []
+            if section is None:
+                return [self._passage(index, c.chunk, c.fused) for c in model.ranker.order(cands)[:k]]
+        elif off_topic and not self._covered(index, query, qv):
             return []
         scores = self._scores(index, query, qv, section)
         wanted = max(k, RERANK_DEPTH)  # a labelled question's section may come first if it is among these
@@ -452,11 +546,15 @@ class KnowledgeBase:
             if key in seen:
                 continue
             seen.add(key)
-            out.append(Passage(c.section, c.section_title, c.doc_id, c.doc_title, float(scores[i]), c.text,
-                               c.chunk_id, index.version.id))
+            out.append(self._passage(index, i, float(scores[i])))
             if len(out) >= wanted:
                 break
         return self._as_labelled(query, out)[:k]
+
+    @staticmethod
+    def _passage(index: _Index, i: int, score: float) -> Passage:
+        c = index.chunks[i]
+        return Passage(c.section, c.section_title, c.doc_id, c.doc_title, score, c.text, c.chunk_id, index.version.id)
 
     def _as_labelled(self, query: str, passages: list[Passage]) -> list[Passage]:
         """The passages, the one a like-worded labelled question is answered by first (if search found it)."""

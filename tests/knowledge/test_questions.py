@@ -68,3 +68,19 @@ def test_a_question_like_a_labelled_uncovered_one_is_refused(knowledge: Any, tmp
     assert labelled.search(query, k=3) == []
     # ... unless a passage is clearly close (the off-topic margin): the label does not refuse what the text answers.
     assert labelled.with_params(off_topic_margin=-1.0).search(query, k=3)
+
+
+def test_a_not_covered_label_says_nothing_about_a_document_uploaded_since() -> None:
+    from bot.knowledge.questions import ARTICLE_DOC, LabelledQuestion, QuestionBank
+
+    about_article = LabelledQuestion("t", "裂变海报怎么设计", None)
+    about_store = LabelledQuestion("t", "门店房租怎么谈", None, doc="store-guide")
+    answered = LabelledQuestion("t", "裂变海报怎么设计才好", "3.1", doc="referral")
+    assert about_article.holds_for(frozenset({ARTICLE_DOC})) and about_article.holds_for(None)
+    assert not about_article.holds_for(frozenset({ARTICLE_DOC, "fission"}))  # the new document may cover it
+    assert about_store.holds_for(frozenset({ARTICLE_DOC})) and about_store.holds_for(frozenset({ARTICLE_DOC,
+                                                                                                 "store-guide"}))
+    assert answered.holds_for(frozenset({"anything"}))
+    bank = QuestionBank((about_article,))
+    assert bank.nearest("裂变海报怎么设计", covered=False)[1] == about_article
+    assert bank.nearest("裂变海报怎么设计", covered=False, documents=frozenset({ARTICLE_DOC, "fission"}))[1] is None
