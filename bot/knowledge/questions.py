@@ -66,6 +66,7 @@ class QuestionBank:
 
     rows: tuple[LabelledQuestion, ...] = ()
     _postings: dict[str, list[tuple[int, float]]] = field(init=False, repr=False)
+    _last: tuple[str, dict[int, float]] | None = field(init=False, repr=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         postings: dict[str, list[tuple[int, float]]] = {}
@@ -91,7 +92,16 @@ class QuestionBank:
         return QuestionBank(tuple(r for r in self.rows if r.set not in names))
 
     def _similarities(self, query: str) -> dict[int, float]:
-        """Each labelled question sharing a bigram with `query`: its cosine similarity (by row)."""
+        """Each labelled question sharing a bigram with `query`: its cosine similarity (by row). One search asks for
+        them three times (the gate's two nearest labels, the candidates' labels): the last query's are kept."""
+        last = self._last
+        if last is not None and last[0] == query:
+            return last[1]
+        sims = self._compute_similarities(query)
+        object.__setattr__(self, "_last", (query, sims))
+        return sims
+
+    def _compute_similarities(self, query: str) -> dict[int, float]:
         v = bigram_vector(query)
         norm = math.sqrt(sum(c * c for c in v.values()))
         if not norm:

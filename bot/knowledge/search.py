@@ -481,14 +481,6 @@ class KnowledgeBase:
         """Fused score of every chunk (0 for chunks outside the section filter)."""
         return self._parts(index, query, qv, section)["fused"]
 
-    def candidates(self, query: str) -> list[SectionEvidence]:
-        """The best CANDIDATES sections by fused score with what each voice says of them — what the ranker orders
-        (whether or not the guidance covers the question)."""
-        index = self._current()
-        if index is None or not query.strip() or not index.chunks:
-            return []
-        return self._candidates(index, query, self._parts(index, query, self._query_vector(index, query), None))
-
     def _candidates(self, index: _Index, query: str, parts: dict[str, np.ndarray],
                     n: int = CANDIDATES) -> list[SectionEvidence]:
         fused = parts["fused"]
