@@ -146,6 +146,17 @@ class Settings(BaseSettings):
         return self.knowledge_dir / "search_model.yaml"
 
     @property
+    def question_vectors_path(self) -> Path:
+        """knowledge/question_vectors.npz (or KNOWLEDGE_DIR's): the labelled questions' e5 vectors, written by the
+        search model's fit (`python -m bench.retrieval_eval --fit`); read, never written, by the bot."""
+        return self.knowledge_dir / "question_vectors.npz"
+
+    @property
+    def question_vectors_cache_path(self) -> Path:
+        """Vectors of labelled questions the shipped file lacks, embedded on first use and kept across restarts."""
+        return self.data_dir / "question_vectors.npz"
+
+    @property
     def reader_model_path(self) -> Path:
         """knowledge/reader_model.yaml (or KNOWLEDGE_DIR's): the reader's decision, fitted on the labelled answers."""
         return self.knowledge_dir / "reader_model.yaml"

@@ -97,14 +97,20 @@ def build_store(settings: Settings) -> VersionStore:
 
 
 def build_knowledge_base(settings: Settings, store: VersionStore) -> KnowledgeBase:
-    """Search over the store's active version, with the labelled questions of KNOWLEDGE_DIR/questions and the gate and
-    ranker fitted on them (KNOWLEDGE_DIR/search_model.yaml; without the file, the hand-set rules and the fused
-    order)."""
+    """Search over the store's active version, with the labelled questions of KNOWLEDGE_DIR/questions (and their
+    vectors, KNOWLEDGE_DIR/question_vectors.npz) and the gate and ranker fitted on them (KNOWLEDGE_DIR/search_model.yaml;
+    without the file, the hand-set rules and the fused order)."""
+    from bot.knowledge.embeddings import TextVectors
     from bot.knowledge.ranking import SearchModel
 
     path = settings.search_model_path
     model = SearchModel.load(path) if path.exists() else None
-    return KnowledgeBase(store, questions=QuestionBank.load(settings.questions_dir), model=model)
+    # The labelled questions' vectors serve the fitted model only (fitted for one embedding model).
+    vectors = (TextVectors(store.embeddings, settings.question_vectors_cache_path,  # type: ignore[arg-type]
+                           seed=settings.question_vectors_path)
+               if model is not None and model.model_id == store.model_id else None)
+    return KnowledgeBase(store, questions=QuestionBank.load(settings.questions_dir), model=model,
+                         question_vectors=vectors)
 
 
 def build_reader(settings: Settings, embeddings: object) -> AnswerReader:

@@ -66,11 +66,15 @@ def rubric():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def knowledge(kb_template: Path):  # type: ignore[no-untyped-def]
     """A KnowledgeBase on the session's ingested data (read-only use)."""
-    from bot.knowledge.embeddings import E5Embeddings
+    from bot.knowledge.embeddings import E5Embeddings, TextVectors
+    from bot.knowledge.questions import DEFAULT_QUESTION_VECTORS
     from bot.knowledge.search import KnowledgeBase
     from bot.knowledge.store import VersionStore, make_client
 
-    return KnowledgeBase(VersionStore(make_client(data_dir=kb_template, chroma_url=None), E5Embeddings()))
+    e5 = E5Embeddings()
+    # The labelled questions' shipped vectors (read, never written: tests' own questions stay in memory).
+    vectors = TextVectors(e5, seed=DEFAULT_QUESTION_VECTORS)
+    return KnowledgeBase(VersionStore(make_client(data_dir=kb_template, chroma_url=None), e5), question_vectors=vectors)
 
 
 @pytest.fixture

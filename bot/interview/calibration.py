@@ -2,7 +2,9 @@
 
 Each voice of the reader becomes a few numbers per option: the e5 similarity of the answer to the option's examples
 (its gap to the best, whether it is the best and by how much), the rules' score for the level and their confidence,
-the question's own phrases found, how close the general cues point, the answer's shape (split, reservation). One more
+the question's own phrases found, how close the general cues point, how close in readiness the labelled answers
+to other questions that it is most like are (people say "还在摸索" of anything), the answer's shape (split,
+reservation). One more
 alternative, "no option", gets the answer's own numbers: how much closer it is to a labelled vague, off-topic or
 side-question message than to any option, whether any cue was read, how much of it the rules understood. A
 conditional logit — one weight per feature, shared by every question — turns them into a probability for each option
@@ -30,7 +32,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent.parent / "knowledge" / "r
 
 LEVEL_FEATURES = ("e5_gap", "e5_best", "e5_margin_best", "rules_gap", "rules_best", "rules_confidence_best",
                   "rules_evidence_best", "rules_sure_best", "phrase_hit", "cue_closeness", "shape_allowed",
-                  "split_end", "reserved_top", "position", "lowest")
+                  "split_end", "reserved_top", "position", "lowest", "peer_closeness")
 NONE_FEATURES = ("bias", "non_answer_gap", "near_question", "near_vague", "near_offtopic", "e5_top",
                  "rules_confidence", "rules_evidence", "no_cue", "coverage", "split", "e5_margin")
 FEATURES = LEVEL_FEATURES + NONE_FEATURES
@@ -56,6 +58,9 @@ class Voices:
     near: float  # cosine similarity to the closest labelled non-answer
     near_kind: str  # its kind (vague, offtopic, question; "" without any)
     top: int  # the question's highest level
+    # Per level: how close the labelled answers to *other* questions that this answer is most like are to it, in
+    # readiness (their level over their question's top; 1 = the same). None without them.
+    peers: dict[int, float] | None = None
 
     @property
     def levels(self) -> list[int]:
@@ -78,7 +83,7 @@ def features(v: Voices) -> np.ndarray:
                      min(v.rules_evidence, 1.5) * rb, float(v.rules_sure and rb), v.hits.get(lv, 0.0),
                      0.0 if v.cue is None else 1.0 - abs(v.cue - lv / v.top), float(v.allowed.get(lv, True)),
                      float(v.mixed and lv in (0, v.top)), float(v.reservation and lv == v.top), lv / v.top,
-                     float(lv == 0), *([0.0] * width)])
+                     float(lv == 0), v.peers.get(lv, 0.0) if v.peers else 0.0, *([0.0] * width)])
     kind = v.near_kind if v.near >= e5_top else ""
     rows.append([*([0.0] * len(LEVEL_FEATURES)), 1.0, (v.near - e5_top) * _SCALE, float(kind == "question"),
                  float(kind == "vague"), float(kind == "offtopic"), (e5_top - 0.9) * _SCALE, v.rules_confidence,

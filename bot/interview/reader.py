@@ -29,7 +29,8 @@ is neither end of the scale unless the question's own phrase for that end is in 
 not the top (the contrast announces a reservation); a statement that is itself hedged ("应该能吧", "差不多了吧应该")
 or dodged ("一两句讲不清楚", "depends") is never recorded. Rules not sure on their own but pointing at the
 embedding's nearest option (with a small lead) are two independent voices agreeing, and are recorded. Toneless pinyin
-("hai mei kaishi") and 木有 are read as the general words' characters (bot/interview/pinyin.py); a message with an
+("hai mei kaishi", "yijing xie cheng fangan le") is read as the characters of the question's own words and the
+general ones (bot/knowledge/pinyin.py), 木有 as 没有; a message with an
 asking clause ("…指什么？…"), a modal or copula A-not-A ("是不是…就行") or a modal before an asking word ("一般要…
 多少") is a side question unless it embeds the question in a statement ("人够不够都不知道").
 
@@ -55,10 +56,10 @@ import yaml
 from bot.errors import RubricError
 from bot.interview.answers import AnswerBank
 from bot.interview.calibration import ReaderModel, Voices
-from bot.interview.pinyin import pinyin_to_hanzi
 from bot.interview.rubric import Option, Question
 from bot.knowledge.embeddings import E5_MODEL_ID, TextVectors
 from bot.knowledge.lexical import DEFAULT_LEXICON
+from bot.knowledge.pinyin import Transcriber
 
 # "Partly" leans a little towards done: on four-option questions the second option is the "partly done" one.
 PARTLY = 0.6
@@ -145,9 +146,15 @@ _SLANG = {"木有": "没有", "冇": "没有"}
 _SLANG_RE = re.compile("|".join(_SLANG))
 
 
-def _norm(text: str) -> str:
+_PEERS = 10  # labelled answers to other questions the peer voice reads
+_PEER_SHARPNESS = 50.0  # how much more the nearest of them counts (a cosine 0.02 further: e^-1)
+_GENERAL_PINYIN = Transcriber(())  # the general words only ("hai mei kaishi" → 还没开始)
+
+
+def _norm(text: str, pinyin: Transcriber = _GENERAL_PINYIN) -> str:
+    """NFKC, lower case, slang and pinyin read as characters (`pinyin`: the question's vocabulary)."""
     t = unicodedata.normalize("NFKC", text).lower().strip()
-    t = pinyin_to_hanzi(_SLANG_RE.sub(lambda m: _SLANG[m.group(0)], t))  # "hai mei kaishi" reads as "还没开始"
+    t = _SLANG_RE.sub(lambda m: _SLANG[m.group(0)], pinyin.transcribe(t))
     return _EN_PHRASE_RE.sub(lambda m: m.group(1) + "_" + m.group(2), t)  # "not yet" is one cue
 
 
@@ -471,10 +478,20 @@ class AnswerReader:
         self._last: tuple[str, np.ndarray] | None = None
         self._cache: dict[Question, tuple] = {}
         self._option_vectors: dict[Question, list[tuple[int, np.ndarray]]] = {}
+        self._transcribers: dict[Question, Transcriber] = {}
+        self._peer_rows: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
 
     def _examples(self, question: Question, option: Option) -> tuple[str, ...]:
         """The option's examples: the rubric's, then the labelled answers to this question meaning this level."""
         return (*option.examples, *self.bank.examples(question.id, option.level))
+
+    def _pinyin(self, question: Question) -> Transcriber:
+        """Pinyin read as the words of the question, its options and their examples."""
+        found = self._transcribers.get(question)
+        if found is None:
+            texts = [question.text, *(t for o in question.options for t in (o.label, *self._examples(question, o)))]
+            found = self._transcribers[question] = Transcriber(texts)
+        return found
 
     def _options_matrix(self, question: Question) -> list[tuple[int, np.ndarray]]:
         """Each option's level with the unit vectors of its label and examples (embedded once per question)."""
@@ -500,6 +517,7 @@ class AnswerReader:
             self._options_matrix(question)
         else:
             self._non_answer_matrix()
+            self._vectors.matrix([r.answer for r in self.bank.rows if r.example])  # the peers' (questions' own)
         self._vectors.save()
 
     def stop_warm_up(self) -> None:
@@ -524,6 +542,41 @@ class AnswerReader:
         if k <= 1:
             return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
         return {lv: float(np.sort(rows @ v)[-k:].mean()) for lv, rows in self._options_matrix(question)}
+
+    def _peer_matrix(self) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:
+        """Every labelled example answer's unit vector, readiness (level over its question's top level in the bank)
+        and question — once warm-up has embedded them all (they are the options' examples: until then, None)."""
+        if self._peer_rows is None:
+            assert self._vectors is not None
+            rows = [r for r in self.bank.rows if r.example]
+            if not self._vectors.has([r.answer for r in rows]):
+                return None
+            tops: dict[str, int] = {}
+            for r in rows:
+                tops[r.question] = max(tops.get(r.question, 0), int(r.level or 0))
+            readiness = np.array([(r.level or 0) / max(tops[r.question], 1) for r in rows], dtype=np.float64)
+            self._peer_rows = (self._vectors.matrix([r.answer for r in rows]), readiness,
+                               tuple(r.question for r in rows))
+        return self._peer_rows
+
+    def _peers(self, question: Question, text: str) -> dict[int, float] | None:
+        """Per level of `question`: the readiness closeness of the most similar labelled answers to other
+        questions (similarity-weighted), 1 = the same readiness. None without any."""
+        peers = self._peer_matrix()
+        if peers is None:
+            return None
+        vectors, readiness, questions = peers
+        others = np.array([q != question.id for q in questions], dtype=bool)
+        if not others.any():
+            return None
+        sims = (vectors[others] @ self._vector(text)).astype(np.float64)
+        ready = readiness[others]
+        k = min(_PEERS, len(sims))
+        near = np.argpartition(-sims, k - 1)[:k]
+        w = np.exp((sims[near] - sims[near].max()) * _PEER_SHARPNESS)
+        top = max(question.max_level, 1)
+        return {o.level: float((w * (1.0 - np.abs(ready[near] - o.level / top))).sum() / w.sum())
+                for o in question.options}
 
     def _non_answer_matrix(self) -> tuple[np.ndarray, tuple[str, ...]]:
         """The labelled non-answers' unit vectors and kinds (embedded once)."""
@@ -560,7 +613,7 @@ class AnswerReader:
 
     def _rules(self, question: Question, text: str) -> Reading | tuple[str, _RuleVerdict]:
         """The normalised text and the rules' verdict, or the reading when a plain rule decides it first."""
-        t = _norm(text)
+        t = _norm(text, self._pinyin(question))
         early = self._early(question, t)
         if early is not None:
             return early
@@ -574,7 +627,8 @@ class AnswerReader:
         sims = self.semantic_scores(question, t)
         return Voices(sims, rules.scores, rules.level, rules.confidence, rules.evidence, rules.sure(self.threshold),
                       rules.hits, rules.cue, rules.coverage, rules.mixed, rules.reservation,
-                      {lv: self._allowed(question, rules, lv) for lv in sims}, near, kind, question.max_level)
+                      {lv: self._allowed(question, rules, lv) for lv in sims}, near, kind, question.max_level,
+                      self._peers(question, t))
 
     def _decide_model(self, question: Question, t: str, rules: _RuleVerdict, model: ReaderModel) -> Reading:
         """The fitted decision: the most likely option if likely enough, else ask again (a side question when the

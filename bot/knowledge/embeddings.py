@@ -162,26 +162,36 @@ class QueryEmbedder(Protocol):
 
 
 class TextVectors:
-    """Unit vectors of fixed texts (the rubric's examples, the labelled answers): embedded once, and kept in `path`
-    (when given) so a restart does not embed them again. Never given what users write (it stays on disk)."""
+    """Unit vectors of fixed texts (the rubric's examples, the labelled answers and questions): embedded once, and
+    kept in `path` (when given) so a restart does not embed them again. Never given what users write (it stays on
+    disk)."""
 
-    def __init__(self, embedder: QueryEmbedder, path: Path | None = None) -> None:
+    def __init__(self, embedder: QueryEmbedder, path: Path | None = None, *, seed: Path | None = None) -> None:
+        """`seed`: a file of vectors read first and never written (shipped with the labelled data)."""
         self._embedder = embedder
         self._path = path
         self._model = str(getattr(embedder, "model_id", type(embedder).__name__))
         self._memo: dict[str, np.ndarray] = {}
         self._dirty = False
         self._lock = threading.Lock()
-        if path is not None and path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    if str(data["model"]) == self._model:
-                        self._memo = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
-            except (OSError, ValueError, KeyError) as e:  # a damaged cache is rebuilt
-                logger.warning("ignoring the vector cache %s (%s)", path, e)
+        for source in (seed, path):
+            if source is not None and source.exists():
+                self._read(source)
+
+    def _read(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["model"]) == self._model:
+                    self._memo.update(zip(data["texts"].tolist(), data["vectors"].astype(np.float32), strict=True))
+        except (OSError, ValueError, KeyError) as e:  # a damaged cache is rebuilt
+            logger.warning("ignoring the vector cache %s (%s)", path, e)
 
     def __len__(self) -> int:
         return len(self._memo)
+
+    def has(self, texts: Sequence[str]) -> bool:
+        """Whether every text is embedded already."""
+        return all(t in self._memo for t in texts)
 
     def matrix(self, texts: Sequence[str]) -> np.ndarray:
         """One unit row per text (embedded now if never seen)."""
@@ -207,7 +217,7 @@ class TextVectors:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_name(self._path.name + ".tmp")
         with tmp.open("wb") as f:
-            np.savez(f, model=np.array(self._model), texts=np.array(texts), vectors=vectors)
+            np.savez_compressed(f, model=np.array(self._model), texts=np.array(texts), vectors=vectors)
         os.replace(tmp, self._path)
 
 

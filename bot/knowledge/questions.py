@@ -10,6 +10,12 @@ them two ways, both by the character bigrams a question shares with them (no mod
 * a question whose nearest labelled question is one labelled "not covered" ("企业微信一天能加多少好友") is refused
   unless the dense voice finds a passage clearly close to it (an uploaded document that does cover it).
 
+The fitted search model (bot/knowledge/ranking.py) also reads them by meaning: `DenseLabels` holds their unit
+vectors in the knowledge base's embedding model (kept in knowledge/question_vectors.npz, so nobody embeds 2,700
+questions at start-up), and says how close a question is to the nearest labelled question of each section, to the
+nearest one labelled "not covered" and to the nearest answered one — questions written by different people about
+the same section are closer to each other than to the section's text.
+
 A set can be left out (`without`) so that it is measured on a knowledge base that never saw it.
 """
 
@@ -22,10 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bot.errors import ConfigError
 from bot.labelled import load_sets, read_yaml, set_names
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent.parent / "knowledge" / "questions"
+DEFAULT_QUESTION_VECTORS = DEFAULT_QUESTIONS.parent / "question_vectors.npz"  # their e5 vectors (written by the fit)
 ARTICLE_DOC = "private-domain-prework"
 _NOISE_RE = re.compile(r"[\s\W_]+")
 
@@ -134,6 +143,44 @@ class QuestionBank:
             if s > best_sim or (s == best_sim and best is not None and i < best):
                 best, best_sim = i, s
         return (best_sim, self.rows[best]) if best is not None else (0.0, None)
+
+
+class DenseLabels:
+    """The labelled questions' unit vectors, one row per bank row: how like a question is to them by meaning."""
+
+    def __init__(self, bank: QuestionBank, matrix: np.ndarray) -> None:
+        if len(matrix) != len(bank.rows):
+            raise ValueError(f"{len(matrix)} vectors for {len(bank.rows)} labelled questions")
+        self.bank = bank
+        self.matrix = matrix
+        self._covered = np.array([r.section is not None for r in bank.rows], dtype=bool)
+        self._by_answer: dict[tuple[str, str], np.ndarray] = {}
+        for i, r in enumerate(bank.rows):
+            for key in r.answers:
+                self._by_answer.setdefault(key, np.zeros(len(bank.rows), dtype=bool))[i] = True
+        self._holding: dict[frozenset[str] | None, np.ndarray] = {}
+
+    def similarities(self, qv: np.ndarray) -> np.ndarray:
+        """The cosine of a query's unit vector to every labelled question."""
+        return (self.matrix @ qv).astype(np.float64) if len(self.matrix) else np.zeros(0)
+
+    def _holds(self, documents: frozenset[str] | None) -> np.ndarray:
+        found = self._holding.get(documents)
+        if found is None:
+            found = self._holding[documents] = np.array([r.holds_for(documents) for r in self.bank.rows], dtype=bool)
+        return found
+
+    def nearest(self, sims: np.ndarray, *, covered: bool, documents: frozenset[str] | None = None,
+                holding: bool = True) -> float:
+        """The highest similarity among labelled questions answered (`covered`) or "not covered"; `holding` False:
+        among the "not covered" labels that do not hold for these documents (judged against other documents)."""
+        mask = self._covered if covered else ~self._covered
+        mask = mask & (self._holds(documents) if holding else ~self._holds(documents))
+        return float(sims[mask].max()) if mask.any() else 0.0
+
+    def section_similarities(self, sims: np.ndarray) -> dict[tuple[str, str], float]:
+        """Per (document, section): the similarity of the most similar labelled question it answers."""
+        return {key: float(sims[mask].max()) for key, mask in self._by_answer.items()}
 
 
 def read_set(path: Path) -> Sequence[LabelledQuestion]:

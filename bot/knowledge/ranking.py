@@ -4,14 +4,15 @@ questions.
 Search's fused score adds its voices with fixed weights. The ranker instead reads, for each of the best few sections
 (by fused score), what every voice said of it — BM25 over the words, the headings and the character bigrams, the
 dense similarity raw and corrected for hubness, the labelled question most like the question that this section
-answers, whether its document is the one the question is closest to — and what kind of section it is (a document's
+answers (by bigrams, and by meaning: the cosine of the nearest one, against the best candidate's), whether its document is the one the question is closest to — and what kind of section it is (a document's
 lead, a chapter's intro, a summary, a subsection: e5 and BM25 both favour leads and summaries that touch everything).
 A conditional logit over these (bot/logit.py) orders the candidates.
 
 Before that, the gate decides whether the guidance covers the question at all, from what search knows of it: the
 dense margin (how much closer the question is to the best document than everyday questions are), the topic evidence
 and vocabulary coverage of its words, how like it is to a labelled question that is answered and to one labelled
-"not covered", and what the best candidates look like. A logistic model of these gives the probability that the
+"not covered" (by bigrams and by meaning; also to one labelled "not covered" against other documents, a weaker
+hint), and what the best candidates look like. A logistic model of these gives the probability that the
 question is covered; it is answered at or above the gate's threshold — the one answering the most in-scope questions
 plus refusing the most off-topic ones on labelled sets the fit never saw.
 
@@ -36,7 +37,8 @@ from bot.errors import RubricError
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent.parent / "knowledge" / "search_model.yaml"
 CANDIDATES = 8  # sections the ranker orders (the best by fused score)
 FEATURES = ("fused_gap", "words", "headings", "bigrams", "dense", "cosine_gap", "adjusted_gap", "labelled",
-            "labelled_best", "lead", "chapter", "summary", "closest_document", "first", "second")
+            "labelled_best", "lead", "chapter", "summary", "closest_document", "first", "second", "meaning_gap",
+            "meaning_best")
 _SCALE = 20.0  # cosine gaps are hundredths: scaled to the other voices' units
 
 
@@ -55,6 +57,7 @@ class SectionEvidence:
     cosine: float  # the raw cosine similarity
     adjusted: float  # the hub-corrected cosine
     labelled: float  # the most similar labelled question answered by this section (0: none)
+    meaning: float = 0.0  # the same by meaning: the cosine of the nearest labelled question it answers (0: none)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -68,13 +71,16 @@ def features(cands: Sequence[SectionEvidence]) -> np.ndarray:
     adj = max(c.adjusted for c in cands)
     best_labelled = max(c.labelled for c in cands)
     closest = max(cands, key=lambda c: c.cosine).doc
+    # A section without labelled questions (a document uploaded since) says nothing by meaning: 0, not a gap.
+    meant = max(c.meaning for c in cands)
     rows = []
     for i, c in enumerate(cands):
         s = c.section
         rows.append([c.fused - top, c.words, c.headings, c.bigrams, c.dense, (c.cosine - cos) * _SCALE,
                      (c.adjusted - adj) * _SCALE, c.labelled, float(c.labelled > 0 and c.labelled >= best_labelled),
                      float(s == "0"), float("." not in s and s != "0"), float(s.endswith(".sum")),
-                     float(c.doc == closest), float(i == 0), float(i == 1)])
+                     float(c.doc == closest), float(i == 0), float(i == 1),
+                     (c.meaning - meant) * _SCALE if c.meaning > 0 else 0.0, float(c.meaning > 0 and c.meaning >= meant)])
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -108,7 +114,8 @@ class SectionRanker:
 
 
 GATE_FEATURES = ("bias", "margin", "evidence", "coverage", "like_not_covered", "like_covered", "not_covered_lead",
-                 "english", "labelled", "words", "cosine")
+                 "english", "labelled", "words", "cosine", "meant_not_covered", "meant_covered",
+                 "meant_not_covered_lead", "meant_elsewhere_not_covered")
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,16 @@ class CoverageEvidence:
     like_covered: float  # ... and of the nearest one that is answered
     english: bool
     candidates: Sequence[SectionEvidence]
+    # By meaning (cosines to the labelled questions; 0 without their vectors): the nearest "not covered" one that
+    # holds for these documents, the nearest answered one, the nearest "not covered" judged against other documents.
+    meant_not_covered: float = 0.0
+    meant_covered: float = 0.0
+    meant_elsewhere: float = 0.0
+
+
+def _meant(cosine: float) -> float:
+    """A cosine to a labelled question on the other features' scale (0: no such label)."""
+    return (cosine - 0.9) * _SCALE if cosine else 0.0
 
 
 def gate_features(e: CoverageEvidence) -> np.ndarray:
@@ -129,7 +146,10 @@ def gate_features(e: CoverageEvidence) -> np.ndarray:
     top = e.candidates[0] if e.candidates else None
     row = [1.0, e.margin * _SCALE, min(e.evidence, 20.0) / 10.0, e.coverage, e.like_not_covered, e.like_covered,
            e.like_not_covered - e.like_covered, float(e.english), max((c.labelled for c in e.candidates), default=0.0),
-           top.words if top else 0.0, ((top.cosine if top else 0.0) - 0.8) * _SCALE]
+           top.words if top else 0.0, ((top.cosine if top else 0.0) - 0.8) * _SCALE,
+           *(_meant(x) for x in (e.meant_not_covered, e.meant_covered)),
+           (e.meant_not_covered - e.meant_covered) * _SCALE if e.meant_not_covered and e.meant_covered else 0.0,
+           _meant(e.meant_elsewhere)]
     return np.asarray([row, [0.0] * len(row)], dtype=np.float64)
 
 

@@ -28,14 +28,19 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.knowledge.chunking import Chunk, split_sentences
 from bot.knowledge.lexical import BM25Index, ChineseTokenizer
-from bot.knowledge.questions import QuestionBank
+from bot.knowledge.pinyin import Transcriber, looks_like_pinyin
+from bot.knowledge.questions import DenseLabels, QuestionBank
 from bot.knowledge.ranking import CANDIDATES, CoverageEvidence, SearchModel, SectionEvidence
 from bot.knowledge.store import VersionInfo, VersionStore
+
+if TYPE_CHECKING:
+    from bot.knowledge.embeddings import TextVectors
 
 logger = logging.getLogger(__name__)
 RERANK_DEPTH = 3  # how deep among the passages a like-worded labelled question's section is looked for
@@ -134,6 +139,7 @@ class _Index:
     # Per document: its chunks' positions and, per script, the probes' mean best similarity to that document alone.
     doc_null: dict[str, tuple[np.ndarray, dict[str, float]]] | None = None
     documents: frozenset[str] | None = None  # the version's document ids (computed on first use)
+    pinyin: Transcriber | None = None  # pinyin read as the version's words (made on first use)
 
     def knows(self, word: str) -> bool:
         return word in self.body or word in self.titles
@@ -158,9 +164,14 @@ class KnowledgeBase:
 
     def __init__(self, store: VersionStore, *, tokenizer: ChineseTokenizer | None = None,
                  params: SearchParams | None = None, probes: Sequence[str] | None = None,
-                 questions: QuestionBank | None = None, model: SearchModel | None = None) -> None:
+                 questions: QuestionBank | None = None, model: SearchModel | None = None,
+                 question_vectors: TextVectors | None = None) -> None:
         self.store = store
         self.questions = questions or QuestionBank()
+        # The labelled questions' vectors in the store's model (knowledge/question_vectors.npz): the fitted model
+        # reads how like a question is to them by meaning.
+        self.question_vectors = question_vectors
+        self._meaning: DenseLabels | None = None
         # The fitted gate and order of the candidate sections (bot/knowledge/ranking.py), used when the store's
         # embedding model is the one it was fitted for; otherwise the hand-set rules and the fused order.
         self.model = model
@@ -175,9 +186,11 @@ class KnowledgeBase:
     def with_params(self, **changes: object) -> KnowledgeBase:
         """A copy with other parameters that shares the store, the tokenizer and (when k1/b agree) the index."""
         kb = KnowledgeBase(self.store, tokenizer=self.tokenizer, params=replace(self.params, **changes),  # type: ignore[arg-type]
-                           probes=self._probes, questions=self.questions, model=self.model)
+                           probes=self._probes, questions=self.questions, model=self.model,
+                           question_vectors=self.question_vectors)
         kb._index = self._index
         kb._probe_vectors = self._probe_vectors
+        kb._meaning = self._meaning
         return kb
 
     def with_questions(self, questions: QuestionBank) -> KnowledgeBase:
@@ -195,6 +208,11 @@ class KnowledgeBase:
     def _fitted(self) -> SearchModel | None:
         """The search model, if it was fitted for the store's embedding model (its cosine features are that model's)."""
         model = self.model
+        if model is not None and not self.questions.rows:
+            if "questions" not in self._warned:  # its features read the labelled questions: without them, the rules
+                self._warned.add("questions")
+                logger.warning("no labelled questions: the search model is not used, the hand-set rules are")
+            return None
         if model is None or model.model_id != self.store.model_id:
             if model is not None and "model" not in self._warned:
                 self._warned.add("model")
@@ -203,16 +221,45 @@ class KnowledgeBase:
             return None
         return model
 
+    def _labels_by_meaning(self) -> DenseLabels | None:
+        """The labelled questions' vectors (None without any); texts the vector file lacks are embedded once."""
+        if self.question_vectors is None or not self.questions.rows:
+            return None
+        found = self._meaning
+        if found is None or found.bank is not self.questions:
+            matrix = self.question_vectors.matrix([r.q for r in self.questions.rows])
+            try:
+                self.question_vectors.save()
+            except OSError as e:  # a read-only KNOWLEDGE_DIR: they are embedded again next start
+                logger.warning("cannot keep the labelled questions' vectors (%s)", e)
+            found = self._meaning = DenseLabels(self.questions, matrix)
+        return found
+
+    def _meanings(self, qv: np.ndarray | None) -> tuple[DenseLabels, np.ndarray] | None:
+        """The labelled questions by meaning and the query's cosine to each (None: no vectors)."""
+        labels = self._labels_by_meaning() if qv is not None else None
+        return None if labels is None or qv is None else (labels, labels.similarities(qv))
+
     def coverage_evidence(self, query: str) -> CoverageEvidence | None:
         """What the gate reads of a question (None: no dense voice, so the gate cannot judge it)."""
         index = self._current()
         if index is None or not query.strip() or not index.chunks:
             return None
+        query = self._readable(index, query)
         qv = self._query_vector(index, query)
         if qv is None:
             return None
-        return self._coverage_evidence(index, query, qv, self._candidates(index, query, self._parts(index, query, qv,
-                                                                                                      None)))
+        meanings = self._meanings(qv)
+        cands = self._candidates(index, query, self._parts(index, query, qv, None), meanings=meanings)
+        return self._coverage_evidence(index, query, qv, cands, meanings)
+
+    def _readable(self, index: _Index, query: str) -> str:
+        """The query with toneless pinyin read as the words of the version and of the labelled questions."""
+        if not looks_like_pinyin(query):
+            return query
+        if index.pinyin is None:
+            index.pinyin = Transcriber([*(c.index_text for c in index.chunks), *(r.q for r in self.questions.rows)])
+        return index.pinyin.transcribe(query)
 
     @staticmethod
     def _documents(index: _Index) -> frozenset[str]:
@@ -221,13 +268,19 @@ class KnowledgeBase:
             index.documents = frozenset(c.doc_id for c in index.chunks)
         return index.documents
 
-    def _coverage_evidence(self, index: _Index, query: str, qv: np.ndarray,
-                           cands: Sequence[SectionEvidence]) -> CoverageEvidence:
-        like_not, _ = self.questions.nearest(query, covered=False, documents=self._documents(index))
+    def _coverage_evidence(self, index: _Index, query: str, qv: np.ndarray, cands: Sequence[SectionEvidence],
+                           meanings: tuple[DenseLabels, np.ndarray] | None = None) -> CoverageEvidence:
+        documents = self._documents(index)
+        like_not, _ = self.questions.nearest(query, covered=False, documents=documents)
         like, _ = self.questions.nearest(query, covered=True)
+        meant = (0.0, 0.0, 0.0)
+        if meanings is not None:
+            labels, sims = meanings
+            meant = (labels.nearest(sims, covered=False, documents=documents), labels.nearest(sims, covered=True),
+                     labels.nearest(sims, covered=False, documents=documents, holding=False))
         return CoverageEvidence(self._margin(index, query, qv) or 0.0, self._evidence(index, query),
                                 self._coverage(index, query), like_not, like, _script(query) == "en",
-                                tuple(cands[:CANDIDATES]))
+                                tuple(cands[:CANDIDATES]), *meant)
 
     def _current(self) -> _Index | None:
         active = self.store.active_id()
@@ -368,7 +421,7 @@ class KnowledgeBase:
     def evidence(self, query: str) -> float:
         """Topic evidence of a question against the active version (compare with `params.min_evidence`)."""
         index = self._current()
-        return self._evidence(index, query) if index else 0.0
+        return self._evidence(index, self._readable(index, query)) if index else 0.0
 
     def _evidence(self, index: _Index, query: str) -> float:
         p, tk = self.params, self.tokenizer
@@ -386,7 +439,7 @@ class KnowledgeBase:
     def coverage(self, query: str) -> float:
         """Vocabulary coverage of a question by the active version (compare with `params.min_coverage`)."""
         index = self._current()
-        return self._coverage(index, query) if index else 0.0
+        return self._coverage(index, self._readable(index, query)) if index else 0.0
 
     def _coverage(self, index: _Index, query: str) -> float:
         """The share of the question's content words this version uses, each weighted by its rarity in general
@@ -481,8 +534,8 @@ class KnowledgeBase:
         """Fused score of every chunk (0 for chunks outside the section filter)."""
         return self._parts(index, query, qv, section)["fused"]
 
-    def _candidates(self, index: _Index, query: str, parts: dict[str, np.ndarray],
-                    n: int = CANDIDATES) -> list[SectionEvidence]:
+    def _candidates(self, index: _Index, query: str, parts: dict[str, np.ndarray], n: int = CANDIDATES, *,
+                    meanings: tuple[DenseLabels, np.ndarray] | None = None) -> list[SectionEvidence]:
         fused = parts["fused"]
         pool = np.flatnonzero(fused > 0)
         depth = 8 * n
@@ -498,8 +551,10 @@ class KnowledgeBase:
                 for k, v in parts.items():
                     values[k] = max(values[k], float(v[i]))
         labelled = self.questions.section_similarities(query) if self.questions.rows else {}
+        meant = meanings[0].section_similarities(meanings[1]) if meanings is not None else {}
         return [SectionEvidence(doc, section, int(v["chunk"]), v["fused"], v["words"], v["headings"], v["bigrams"],
-                                v["dense"], v["cosine"], v["adjusted"], labelled.get((doc, section), 0.0))
+                                v["dense"], v["cosine"], v["adjusted"], labelled.get((doc, section), 0.0),
+                                meant.get((doc, section), 0.0))
                 for (doc, section), v in list(best.items())[:n]]
 
     def search(self, query: str, *, k: int = 3, section: str | None = None, off_topic: bool = True) -> list[Passage]:
@@ -507,11 +562,14 @@ class KnowledgeBase:
         index = self._current()
         if index is None or not query.strip() or not index.chunks:
             return []
+        query = self._readable(index, query)
         qv = self._query_vector(index, query)
         model = self._fitted()
         if model is not None and qv is not None:
-            cands = self._candidates(index, query, self._parts(index, query, qv, None), max(k, CANDIDATES))
-            if off_topic and not model.gate.answers(self._coverage_evidence(index, query, qv, cands)):
+            meanings = self._meanings(qv)
+            cands = self._candidates(index, query, self._parts(index, query, qv, None), max(k, CANDIDATES),
+                                     meanings=meanings)
+            if off_topic and not model.gate.answers(self._coverage_evidence(index, query, qv, cands, meanings)):
                 return []
             if section is None:
                 return [self._passage(index, c.chunk, c.fused) for c in model.ranker.order(cands)[:k]]
@@ -588,6 +646,7 @@ class KnowledgeBase:
         in_section = [i for i, c in enumerate(index.chunks) if c.section == section]
         if not in_section:
             return None
+        query = self._readable(index, query)
         q_tokens = set(self.tokenizer.tokens(query, query=True))
         best: tuple[float, int, str] | None = None
         for i in in_section:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.errors import ConfigError
@@ -84,3 +85,36 @@ def test_a_not_covered_label_says_nothing_about_a_document_uploaded_since() -> N
     bank = QuestionBank((about_article,))
     assert bank.nearest("裂变海报怎么设计", covered=False)[1] == about_article
     assert bank.nearest("裂变海报怎么设计", covered=False, documents=frozenset({ARTICLE_DOC, "fission"}))[1] is None
+
+
+def test_labels_by_meaning_find_the_nearest_of_each_kind() -> None:
+    from bot.knowledge.questions import DenseLabels, LabelledQuestion
+
+    rows = (LabelledQuestion("t", "分层", "5.2"), LabelledQuestion("t", "也是分层", "5.2", also=("4.2",)),
+            LabelledQuestion("t", "天气", None), LabelledQuestion("t", "房租", None, doc="store-guide"))
+    matrix = np.eye(4, dtype=np.float32)
+    labels = DenseLabels(QuestionBank(rows), matrix)
+    sims = labels.similarities(np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32))
+    assert labels.section_similarities(sims) == {(ARTICLE_DOC, "5.2"): pytest.approx(0.8),
+                                                 (ARTICLE_DOC, "4.2"): pytest.approx(0.8)}
+    assert labels.nearest(sims, covered=True) == pytest.approx(0.8)
+    off = labels.similarities(np.array([0.0, 0.0, 0.3, 0.9], dtype=np.float32))
+    article_only = frozenset({ARTICLE_DOC})
+    assert labels.nearest(off, covered=False, documents=article_only) == pytest.approx(0.9)
+    uploaded = frozenset({ARTICLE_DOC, "fission"})  # neither label was judged against this document
+    assert labels.nearest(off, covered=False, documents=uploaded) == 0.0
+    assert labels.nearest(off, covered=False, documents=uploaded, holding=False) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="3 vectors for 4"):
+        DenseLabels(QuestionBank(rows), matrix[:3])
+
+
+def test_the_shipped_question_vectors_hold_every_labelled_question() -> None:
+    from bot.knowledge.embeddings import E5_MODEL_ID
+    from bot.knowledge.questions import DEFAULT_QUESTION_VECTORS
+
+    with np.load(DEFAULT_QUESTION_VECTORS, allow_pickle=False) as data:
+        assert str(data["model"]) == E5_MODEL_ID
+        texts = set(data["texts"].tolist())
+        assert data["vectors"].shape[1] == 384
+    missing = {r.q for r in QuestionBank.load(DEFAULT_QUESTIONS).rows} - texts
+    assert not missing, f"refit with python -m bench.retrieval_eval --fit ({len(missing)} questions lack vectors)"

@@ -1,0 +1,66 @@
+"""Pinyin typed instead of characters is read as the words of the text it is about; English is left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.knowledge.pinyin import Transcriber, looks_like_pinyin, split_syllables
+
+GUIDANCE = ("私域运营：企业必须在前期就建立组织分工：运营、内容、客服、数据分析团队的职责划分；SOP流程包括哪些环节。"
+            "分层调研：不同用户价值的差异。竞品分析能让你少走弯路。用户基础是否明确，资源和流程是否完整。")
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> Transcriber:
+    return Transcriber([GUIDANCE])
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("siyu zuzhi fengong", "私域组织分工"),
+    ("fenceng diaoyan zenme zuo", "分层调研怎么做"),
+    ("jingpin fenxi", "竞品分析"),
+    ("yonghu jichu bu mingque", "用户基础不明确"),
+    ("ziyuan he liucheng wanzheng ma", "资源和流程完整吗"),
+    ("hai mei kaishi", "还没开始"),
+])
+def test_pinyin_reads_as_the_texts_words(transcriber: Transcriber, typed: str, read: str) -> None:
+    assert transcriber.transcribe(typed) == read
+
+
+def test_only_the_pinyin_stretch_of_a_mixed_run_is_read(transcriber: Transcriber) -> None:
+    assert transcriber.transcribe("SOP liucheng baokuo naxie huanjie") == "SOP 流程包括哪些环节"
+    assert transcriber.transcribe("我们的 KPI hai mei mingque") == "我们的 KPI 还没明确"
+
+
+@pytest.mark.parametrize("english", [
+    "not yet, sop done", "can you tie a pen", "a long man", "we have no plan yet",
+    "Should I study how competitors set up their private traffic before starting my own?",
+])
+def test_english_is_left_as_typed(transcriber: Transcriber, english: str) -> None:
+    assert transcriber.transcribe(english) == english
+
+
+def test_a_later_reading_of_a_character_costs_more() -> None:
+    # 内 is read nei first and na only rarely: "naxie" is the general word 哪些 even beside 包括内容 in the text.
+    assert Transcriber(["包括内容"]).transcribe("baokuo naxie") == "包括哪些"
+
+
+def test_a_lone_syllable_or_unknown_words_stay_as_typed() -> None:
+    t = Transcriber(["完全无关的文字"])
+    assert t.transcribe("hao") == "hao"  # one syllable: too little to tell
+    assert t.transcribe("xiaohongshu toufang") == "xiaohongshu toufang"  # the vocabulary does not know them
+
+
+def test_syllables() -> None:
+    assert split_syllables("zhanlue", True) == ("zhan", "lue")  # ü typed as u
+    assert split_syllables("zhanlve", True) == ("zhan", "lve")
+    assert split_syllables("fengong", True) == ("fen", "gong")  # "ong" alone is no syllable
+    assert split_syllables("team", True) is None
+    assert looks_like_pinyin("SOP yinggai baokuo")
+    assert not looks_like_pinyin("私域怎么做 KPI")
+
+
+def test_search_reads_a_pinyin_question_as_the_guidance_words(knowledge) -> None:  # type: ignore[no-untyped-def]
+    typed = knowledge.search("fenceng diaoyan zenme zuo", k=3)
+    assert typed and typed[0].section == knowledge.search("分层调研怎么做", k=3)[0].section == "5.2"
+    assert knowledge.search("zenme panduan qiye zhunbei hao le mei you", k=3)[0].section.startswith("6")
