@@ -153,8 +153,8 @@ _GENERAL_PINYIN = Transcriber(())  # the general words only ("hai mei kaishi" â†
 
 def _norm(text: str, pinyin: Transcriber = _GENERAL_PINYIN) -> str:
     """NFKC, lower case, slang and pinyin read as characters (`pinyin`: the question's vocabulary)."""
-    t = unicodedata.normalize("NFKC", text).lower().strip()
-    t = _SLANG_RE.sub(lambda m: _SLANG[m.group(0)], pinyin.transcribe(t))
+    t = pinyin.transcribe(unicodedata.normalize("NFKC", text).strip()).lower()  # before lower case: KPI is no pinyin
+    t = _SLANG_RE.sub(lambda m: _SLANG[m.group(0)], t)
     return _EN_PHRASE_RE.sub(lambda m: m.group(1) + "_" + m.group(2), t)  # "not yet" is one cue
 
 
@@ -517,7 +517,7 @@ class AnswerReader:
             self._options_matrix(question)
         else:
             self._non_answer_matrix()
-            self._vectors.matrix([r.answer for r in self.bank.rows if r.example])  # the peers' (questions' own)
+            self._vectors.embed([r.answer for r in self.bank.rows if r.example])  # the peers' (questions' own)
         self._vectors.save()
 
     def stop_warm_up(self) -> None:

@@ -176,15 +176,17 @@ class TextVectors:
         self._lock = threading.Lock()
         for source in (seed, path):
             if source is not None and source.exists():
-                self._read(source)
+                self._memo.update(self._read(source))
 
-    def _read(self, path: Path) -> None:
+    def _read(self, path: Path) -> dict[str, np.ndarray]:
+        """The vectors a file holds for this model ({} for another model's or a damaged file)."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 if str(data["model"]) == self._model:
-                    self._memo.update(zip(data["texts"].tolist(), data["vectors"].astype(np.float32), strict=True))
+                    return dict(zip(data["texts"].tolist(), data["vectors"].astype(np.float32, copy=False), strict=True))
         except (OSError, ValueError, KeyError) as e:  # a damaged cache is rebuilt
             logger.warning("ignoring the vector cache %s (%s)", path, e)
+        return {}
 
     def __len__(self) -> int:
         return len(self._memo)
@@ -193,8 +195,8 @@ class TextVectors:
         """Whether every text is embedded already."""
         return all(t in self._memo for t in texts)
 
-    def matrix(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit row per text (embedded now if never seen)."""
+    def embed(self, texts: Sequence[str]) -> None:
+        """Embeds the texts never seen (and keeps them) without building a matrix."""
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if todo:
             rows = np.asarray(self._embedder.embed_queries(todo), dtype=np.float32)
@@ -202,17 +204,23 @@ class TextVectors:
             with self._lock:
                 self._memo.update(zip(todo, rows, strict=True))
                 self._dirty = True
+
+    def matrix(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit row per text (embedded now if never seen)."""
+        self.embed(texts)
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
 
     def save(self) -> None:
-        """Writes the vectors to `path` (atomically), if any were added."""
+        """Writes the vectors to `path` (atomically), if any were added — with those another instance wrote there
+        since this one read it (several knowledge bases of one run share the file)."""
         if self._path is None or not self._dirty:
             return
         with self._lock:
-            texts = list(self._memo)
-            vectors = np.stack([self._memo[t] for t in texts])
+            merged = {**(self._read(self._path) if self._path.exists() else {}), **self._memo}
+            texts = list(merged)
+            vectors = np.stack([merged[t] for t in texts])
             self._dirty = False
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_name(self._path.name + ".tmp")

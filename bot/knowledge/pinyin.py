@@ -1,13 +1,14 @@
 """Toneless pinyin typed instead of characters ("fenceng diaoyan zenme zuo", "hai mei kaishi"), read as the
 characters the reader of it would mean: the words of the text it is about.
 
-A `Transcriber` knows a vocabulary — every run of one to four characters of the texts it was made from (the active
-guidance for search; a question, its options and labelled answers for the interview), plus a few general words
-(negators, aspect and question words) — and the readings of each character (pypinyin's character table, every
+A `Transcriber` knows a vocabulary — the active guidance's words for search; for the interview, every run of one to
+four characters seen at least twice in a question, its options and labelled answers — plus a few general words
+(negators, aspect and question words), and the readings of each character (pypinyin's character table, every
 reading of a polyphone). A run of ASCII words that splits entirely into pinyin syllables is read as the sequence of
 vocabulary entries covering its syllables with the fewest, longest, most used pieces. It is converted only when
 words of two or more characters cover most of it; English ("SOP done", "not yet"), names and anything the vocabulary
-does not know are left as typed. Nothing here is fitted to examples: the vocabulary is whatever the texts are.
+does not know are left as typed. Nothing here is fitted to a labelled set: the vocabulary is whatever the texts
+are, and the few constants say how pinyin is typed (longer pieces and common readings first).
 
 The character table is read on the first run that looks like pinyin (most messages have none), from pypinyin's data
 file directly: importing pypinyin itself would load its phrase dictionaries, ~57 MB.
@@ -16,14 +17,17 @@ file directly: importing pypinyin itself would load its phrase dictionaries, ~57
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
 import json
 import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
-from importlib import resources
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from bot.errors import ConfigError
 
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c",
              "s", "y", "w", "")
@@ -35,10 +39,12 @@ _FINALS = ("a", "o", "e", "ai", "ei", "ao", "ou", "an", "en", "ang", "eng", "ong
 _BARE = frozenset({"a", "o", "e", "ai", "ei", "ao", "ou", "an", "en", "ang", "eng", "er"})
 SYLLABLES = frozenset(i + f for i in _INITIALS[:-1] for f in _FINALS) | _BARE
 _MAXSYL = max(len(s) for s in SYLLABLES)
-_MAX_CHARS = 4  # the longest vocabulary entry
+_MAX_CHARS = 4  # the longest run of a text taken as an entry
+_MAX_SYLLABLES = 6  # the longest entry (a guidance's word)
 _MAX_READINGS = 8  # readings kept per entry (polyphones multiply)
 _RUN_RE = re.compile(r"[A-Za-z]+(?:[ '\-]+[A-Za-z]+)*")
 _HAN_RUN_RE = re.compile(r"[\u4e00-\u9fff]+")
+_HAN_WORD_RE = re.compile(r"[\u4e00-\u9fff]{1,6}")  # a guidance's words: up to six characters (_MAX_SYLLABLES)
 _GENERAL_COUNT = 50  # a general word counts as seen this often
 _RARE_READING = 3.0  # what reading a character by one of its later readings costs
 _PIECE = 1.5  # what each piece costs: "huanjie" is 环节, not four lone characters
@@ -47,7 +53,7 @@ _COVERED = 0.6  # share of a run's syllables that words of two or more character
 # General words: what a message about any guidance says around its topic words (typed as pinyin, syllables spaced).
 GENERAL = ("没有 没 还没 还没有 不 未 已经 了 过 做 做了 做过 做完 完成 搞定 好 开始 正在 在做 部分 一部分 一半 一些 有些 "
            "打算 计划 准备 不知道 不清楚 清楚 有 都 还 只 一定 可能 应该 差不多 大概 全部 完全 根本 压根 "
-           "怎么 怎样 怎么样 如何 什么 为什么 为啥 哪些 哪个 多少 是不是 能不能 要不要 吗 呢 吧 我们 我 你们 你 他们 "
+           "但 但是 就是 而且 还是 或者 因为 所以 如果 怎么 怎样 怎么样 如何 什么 为什么 为啥 哪些 哪个 多少 是不是 能不能 要不要 吗 呢 吧 我们 我 你们 你 他们 "
            "是 的 在 和 就 也 要 会 能 可以 需要 一个 这个 那个 现在 以后 之前 比较 合适 问题 方法 木有")
 
 
@@ -79,7 +85,12 @@ def _toneless(reading: str) -> tuple[str, ...]:
 @functools.cache
 def _readings() -> dict[str, tuple[str, ...]]:
     """Character → its toneless readings (common CJK characters), from pypinyin's character table."""
-    raw = json.loads(resources.files("pypinyin").joinpath("pinyin_dict.json").read_text(encoding="utf-8"))
+    # Found, not imported: importing pypinyin loads its phrase dictionaries (~57 MB).
+    spec = importlib.util.find_spec("pypinyin")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("pypinyin is not installed (pip install -e .)")
+    table = Path(next(iter(spec.submodule_search_locations))) / "pinyin_dict.json"
+    raw = json.loads(table.read_text(encoding="utf-8"))
     out: dict[str, tuple[str, ...]] = {}
     for code, readings in raw.items():
         c = int(code)
@@ -94,12 +105,17 @@ def _spoken() -> frozenset[str]:
     return frozenset(r for rs in _readings().values() for r in rs) & SYLLABLES  # not the interjections m, ng, hm
 
 
+def _acronym(word: str) -> bool:
+    """API, SOP, KPI: capitals are not how pinyin is typed."""
+    return len(word) >= 2 and word.isupper()
+
+
 def looks_like_pinyin(text: str) -> bool:
     """Whether the text holds two or more pinyin syllables in a row (cheap: no vocabulary, no table)."""
     for m in _RUN_RE.finditer(text):
         n = 0
-        for w in re.split(r"[ '\-]+", m.group(0).lower()):
-            s = split_syllables(w) if w else ()
+        for w in re.split(r"[ '\-]+", m.group(0)):
+            s = split_syllables(w.lower()) if w and not _acronym(w) else None if w else ()
             n = 0 if s is None else n + len(s)
             if n >= 2:
                 return True
@@ -107,10 +123,13 @@ def looks_like_pinyin(text: str) -> bool:
 
 
 class Transcriber:
-    """Reads pinyin runs as the characters of a vocabulary made from `texts` (and the general words)."""
+    """Reads pinyin runs as the characters of a vocabulary: every run of one to four characters seen at least twice in
+    `texts` (small texts: a question and its examples), and `words` with their counts (a guidance's words, however large it is),
+    with their characters; and the general words."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str] = (), *, words: Mapping[str, int] | None = None) -> None:
         self._texts = tuple(texts)
+        self._words = words
         self._entries: dict[tuple[str, ...], tuple[str, float]] | None = None
 
     def _table(self) -> dict[tuple[str, ...], tuple[str, float]]:
@@ -121,6 +140,14 @@ class Transcriber:
                 for run in _HAN_RUN_RE.findall(text):
                     for n in range(1, _MAX_CHARS + 1):
                         counts.update(run[i : i + n] for i in range(len(run) - n + 1))
+            # A run seen once is mostly two words' edges ("域运" of 私域运营): only those seen again are entries.
+            counts = Counter({e: n for e, n in counts.items() if n > 1 or len(e) == 1})
+            for word, n in (self._words or {}).items():
+                if _HAN_WORD_RE.fullmatch(word):
+                    if len(word) > 1:
+                        counts[word] += n
+                    for ch in word:
+                        counts[ch] += n
             for w in GENERAL.split():
                 counts[w] += _GENERAL_COUNT  # the usual reading of a lone syllable ("zuo" 做, not 作 of 工作)
             readings = _readings()
@@ -155,7 +182,7 @@ class Transcriber:
         for i, part in enumerate(parts):
             if i % 2 == 1:
                 (stretch if stretch else out).append(part)
-            elif split_syllables(part.lower(), True) is not None:
+            elif not _acronym(part) and split_syllables(part.lower(), True) is not None:
                 stretch.append(part)
             else:
                 if stretch:
@@ -194,7 +221,7 @@ class Transcriber:
                 continue
             steps: list[tuple[float, str | None, tuple[str, ...], int]] = []
             paths: list[tuple[tuple[str, ...], int]] = [((), i)]
-            for _ in range(_MAX_CHARS):
+            for _ in range(_MAX_SYLLABLES):
                 paths = [((*syl, letters[at:j]), j) for syl, at in paths for j in syllables_at(at)]
                 for syl, j in paths:
                     if len(syl) == 1:

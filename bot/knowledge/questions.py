@@ -11,7 +11,7 @@ them two ways, both by the character bigrams a question shares with them (no mod
   unless the dense voice finds a passage clearly close to it (an uploaded document that does cover it).
 
 The fitted search model (bot/knowledge/ranking.py) also reads them by meaning: `DenseLabels` holds their unit
-vectors in the knowledge base's embedding model (kept in knowledge/question_vectors.npz, so nobody embeds 2,700
+vectors in the knowledge base's embedding model (kept in knowledge/question_vectors.npz, so nobody embeds 3,100
 questions at start-up), and says how close a question is to the nearest labelled question of each section, to the
 nearest one labelled "not covered" and to the nearest answered one — questions written by different people about
 the same section are closer to each other than to the section's text.

@@ -254,11 +254,12 @@ class KnowledgeBase:
         return self._coverage_evidence(index, query, qv, cands, meanings)
 
     def _readable(self, index: _Index, query: str) -> str:
-        """The query with toneless pinyin read as the words of the version and of the labelled questions."""
+        """The query with toneless pinyin read as the version's words (jieba's, as BM25 indexes them)."""
         if not looks_like_pinyin(query):
             return query
         if index.pinyin is None:
-            index.pinyin = Transcriber([*(c.index_text for c in index.chunks), *(r.q for r in self.questions.rows)])
+            vocab = index.body.vocab
+            index.pinyin = Transcriber(words={w: int(index.body.df[i]) for w, i in vocab.items()})
         return index.pinyin.transcribe(query)
 
     @staticmethod

@@ -153,3 +153,24 @@ def test_a_damaged_vector_file_is_rebuilt(tmp_path: Path) -> None:
     vectors.matrix(["还没"])
     vectors.save()
     assert len(TextVectors(Counting(), path)) == 1
+
+
+def test_vectors_of_two_instances_on_one_file_are_both_kept_and_a_seed_is_never_written(tmp_path: Path) -> None:
+    from bot.knowledge.embeddings import TextVectors
+
+    path, seed = tmp_path / "vectors.npz", tmp_path / "shipped.npz"
+    first, second = TextVectors(Counting(), path), TextVectors(Counting(), path)  # both read it before either wrote
+    first.matrix(["已经写好"])
+    second.matrix(["还没"])
+    first.save()
+    second.save()
+    assert len(TextVectors(Counting(), path)) == 2
+    shipped = TextVectors(Counting(), seed)
+    shipped.matrix(["做了一半"])
+    shipped.save()
+    model = Counting()
+    seeded = TextVectors(model, tmp_path / "cache.npz", seed=seed)
+    seeded.matrix(["做了一半", "下个月"])
+    assert model.calls == 1  # the seed's vector is used
+    seeded.save()
+    assert len(TextVectors(Counting(), seed)) == 1 and len(TextVectors(Counting(), tmp_path / "cache.npz")) == 2

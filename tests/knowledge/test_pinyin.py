@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from bot.knowledge.pinyin import Transcriber, looks_like_pinyin, split_syllables
 
-GUIDANCE = ("私域运营：企业必须在前期就建立组织分工：运营、内容、客服、数据分析团队的职责划分；SOP流程包括哪些环节。"
-            "分层调研：不同用户价值的差异。竞品分析能让你少走弯路。用户基础是否明确，资源和流程是否完整。")
+# A guidance's words with their counts, as search gives them (jieba's words of the active version).
+WORDS = Counter(["私域", "运营", "企业", "必须", "前期", "建立", "组织", "分工", "内容", "客服", "数据", "分析", "团队", "职责", "划分", "流程", "包括", "环节", "分层", "调研", "不同", "用户", "价值", "差异", "竞品", "少", "走", "弯路", "基础", "是否", "明确", "资源", "和", "完整", "用户", "私域"])
 
 
 @pytest.fixture(scope="module")
 def transcriber() -> Transcriber:
-    return Transcriber([GUIDANCE])
+    return Transcriber(words=WORDS)
 
 
 @pytest.mark.parametrize(("typed", "read"), [
@@ -41,8 +43,15 @@ def test_english_is_left_as_typed(transcriber: Transcriber, english: str) -> Non
 
 
 def test_a_later_reading_of_a_character_costs_more() -> None:
-    # 内 is read nei first and na only rarely: "naxie" is the general word 哪些 even beside 包括内容 in the text.
-    assert Transcriber(["包括内容"]).transcribe("baokuo naxie") == "包括哪些"
+    # 内 is read nei first and na only rarely: "naxie" is the general word 哪些 even beside 包括内容 in the texts.
+    assert Transcriber(["包括内容", "都包括内容"]).transcribe("baokuo naxie") == "包括哪些"
+
+
+def test_runs_of_a_text_seen_once_are_no_entries() -> None:
+    texts = ["已经写成方案了", "方案写成了", "还没开始"]  # a question's examples: 写成, 方案 twice; 成方 (an edge) once
+    t = Transcriber(texts)
+    assert t.transcribe("yijing xie cheng fangan le") == "已经写成方案了"
+    assert ("cheng", "fang") not in t._table()
 
 
 def test_a_lone_syllable_or_unknown_words_stay_as_typed() -> None:
@@ -64,3 +73,8 @@ def test_search_reads_a_pinyin_question_as_the_guidance_words(knowledge) -> None
     typed = knowledge.search("fenceng diaoyan zenme zuo", k=3)
     assert typed and typed[0].section == knowledge.search("分层调研怎么做", k=3)[0].section == "5.2"
     assert knowledge.search("zenme panduan qiye zhunbei hao le mei you", k=3)[0].section.startswith("6")
+
+
+def test_capitals_are_acronyms_not_pinyin(transcriber: Transcriber) -> None:
+    assert not looks_like_pinyin("企业微信的API怎么调用发消息")  # a + pi, but typed as an acronym
+    assert transcriber.transcribe("API jingpin fenxi") == "API 竞品分析"
