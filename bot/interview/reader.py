@@ -479,7 +479,7 @@ class AnswerReader:
         self._cache: dict[Question, tuple] = {}
         self._option_vectors: dict[Question, list[tuple[int, np.ndarray]]] = {}
         self._transcribers: dict[Question, Transcriber] = {}
-        self._peer_rows: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
+        self._peer_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _examples(self, question: Question, option: Option) -> tuple[str, ...]:
         """The option's examples: the rubric's, then the labelled answers to this question meaning this level."""
@@ -543,7 +543,7 @@ class AnswerReader:
             return {lv: float((rows @ v).max()) for lv, rows in self._options_matrix(question)}
         return {lv: float(np.sort(rows @ v)[-k:].mean()) for lv, rows in self._options_matrix(question)}
 
-    def _peer_matrix(self) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:
+    def _peer_matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Every labelled example answer's unit vector, readiness (level over its question's top level in the bank)
         and question — once warm-up has embedded them all (they are the options' examples: until then, None)."""
         if self._peer_rows is None:
@@ -556,7 +556,7 @@ class AnswerReader:
                 tops[r.question] = max(tops.get(r.question, 0), int(r.level or 0))
             readiness = np.array([(r.level or 0) / max(tops[r.question], 1) for r in rows], dtype=np.float64)
             self._peer_rows = (self._vectors.matrix([r.answer for r in rows]), readiness,
-                               tuple(r.question for r in rows))
+                               np.array([r.question for r in rows], dtype=object))
         return self._peer_rows
 
     def _peers(self, question: Question, text: str) -> dict[int, float] | None:
@@ -566,16 +566,17 @@ class AnswerReader:
         if peers is None:
             return None
         vectors, readiness, questions = peers
-        others = np.array([q != question.id for q in questions], dtype=bool)
-        if not others.any():
+        others = questions != question.id
+        n = int(others.sum())
+        if not n:
             return None
-        sims = (vectors[others] @ self._vector(text)).astype(np.float64)
-        ready = readiness[others]
-        k = min(_PEERS, len(sims))
+        # Every row's similarity at once (no copy of the matrix per answer); the question's own rows never count.
+        sims = np.where(others, (vectors @ self._vector(text)).astype(np.float64), -np.inf)
+        k = min(_PEERS, n)
         near = np.argpartition(-sims, k - 1)[:k]
         w = np.exp((sims[near] - sims[near].max()) * _PEER_SHARPNESS)
         top = max(question.max_level, 1)
-        return {o.level: float((w * (1.0 - np.abs(ready[near] - o.level / top))).sum() / w.sum())
+        return {o.level: float((w * (1.0 - np.abs(readiness[near] - o.level / top))).sum() / w.sum())
                 for o in question.options}
 
     def _non_answer_matrix(self) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -238,7 +238,7 @@ class KnowledgeBase:
     def _meanings(self, qv: np.ndarray | None) -> tuple[DenseLabels, np.ndarray] | None:
         """The labelled questions by meaning and the query's cosine to each (None: no vectors)."""
         labels = self._labels_by_meaning() if qv is not None else None
-        return None if labels is None or qv is None else (labels, labels.similarities(qv))
+        return (labels, labels.similarities(qv)) if labels is not None and qv is not None else None
 
     def coverage_evidence(self, query: str) -> CoverageEvidence | None:
         """What the gate reads of a question (None: no dense voice, so the gate cannot judge it)."""
