@@ -41,6 +41,8 @@ SYLLABLES = frozenset(i + f for i in _INITIALS[:-1] for f in _FINALS) | _BARE
 _MAXSYL = max(len(s) for s in SYLLABLES)
 _MAX_CHARS = 4  # the longest run of a text taken as an entry
 _MAX_SYLLABLES = 6  # the longest entry (a guidance's word)
+_MAX_WORD_LETTERS = 60  # a longer word is not pinyin
+_MAX_RUN_LETTERS = 300  # a longer run of pinyin words is left as typed
 _MAX_READINGS = 8  # readings kept per entry (polyphones multiply)
 _RUN_RE = re.compile(r"[A-Za-z]+(?:[ '\-]+[A-Za-z]+)*")
 _HAN_RUN_RE = re.compile(r"[\u4e00-\u9fff]+")
@@ -63,6 +65,8 @@ def split_syllables(word: str, precise: bool = False) -> tuple[str, ...] | None:
     the syllables characters are read as (loads the character table), else the cheap initial × final set."""
     if not word:
         return ()
+    if len(word) > _MAX_WORD_LETTERS:
+        return None  # no one types that much pinyin without a space (and "hahaha…" × 2,500 would recurse too deep)
     known = _spoken() if precise else SYLLABLES
     best: tuple[str, ...] | None = None
     for n in range(min(_MAXSYL, len(word)), 0, -1):
@@ -201,6 +205,8 @@ class Transcriber:
         spoken = _spoken()
         letters = "".join(words)
         n = len(letters)
+        if n > _MAX_RUN_LETTERS:
+            return run  # a pasted wall of letters: left as typed, not read in quadratic time
         ends = set(itertools.accumulate(len(w) for w in words))  # a syllable never spans two typed words
         table = self._table()
 

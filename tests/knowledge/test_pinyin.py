@@ -78,3 +78,8 @@ def test_search_reads_a_pinyin_question_as_the_guidance_words(knowledge) -> None
 def test_capitals_are_acronyms_not_pinyin(transcriber: Transcriber) -> None:
     assert not looks_like_pinyin("企业微信的API怎么调用发消息")  # a + pi, but typed as an acronym
     assert transcriber.transcribe("API jingpin fenxi") == "API 竞品分析"
+
+
+@pytest.mark.parametrize("wall", ["ha" * 2500, "a" * 5000, "ha " * 1700, "women " * 850])
+def test_a_wall_of_letters_is_left_as_typed(transcriber: Transcriber, wall: str) -> None:
+    assert transcriber.transcribe(wall) == wall  # 5,000 characters: no recursion error, no quadratic reading
